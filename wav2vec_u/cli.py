@@ -1,0 +1,79 @@
+"""The ``w2vu`` command: one console script, subcommands that only parse and call.
+
+Each subcommand lives in its own module, which defines ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their subcommand runs, so ``w2vu --help``
+is instant and a missing optional dependency breaks only the command that needs it::
+
+    w2vu --help
+    w2vu synth data/sentences/en.txt out/synth --lang en-us --num-utts 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from wav2vec_u.config import ConfigError
+
+# name -> (module, one-line help). Order is the order of a recipe.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("wav2vec_u.synth.command", "synthesise a speech corpus with espeak-ng (audio, manifest, phones, words, unpaired text)"),
+    "manifest": ("wav2vec_u.audio.manifest_command", "write a fairseq manifest for a folder of audio, resampling to 16 kHz mono"),
+    "vad": ("wav2vec_u.audio.vad_command", "remove non-speech from the audio of a manifest (rVAD), writing new audio and manifest"),
+    "extract": ("wav2vec_u.audio.extract_command", "extract frame features (mfcc, logmel, hf:<model>, fairseq:<ckpt.pt>) for a manifest"),
+    "segments": ("wav2vec_u.segments_command", "PCA, k-means, merge and mean-pool frame features into segment features"),
+    "prepare-audio": ("wav2vec_u.audio.prepare_command", "extract + segments in one step (wav2vec-U audio preparation)"),
+    "prepare-text": ("wav2vec_u.text.command", "normalise and phonemise unpaired text; phone dictionary, lexicon, KenLM phone and word LMs"),
+    "train-gan": ("wav2vec_u.train.command", "train the wav2vec-U GAN on segment features and phonemised text"),
+    "select": ("wav2vec_u.train.select_command", "pick the best of several GAN runs without labels (paper Eqs. 5-6)"),
+    "decode": ("wav2vec_u.decode.command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
+    "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),
+    "self-train": ("wav2vec_u.decode.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
+    "demo": ("wav2vec_u.demo", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
+}
+
+
+def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> tuple[argparse.ArgumentParser, dict]:
+    commands = COMMANDS if commands is None else commands
+    parser = argparse.ArgumentParser(prog="w2vu", description="wav2vec-U: unsupervised speech recognition.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    for name, (module, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        modules[name] = (module, p)
+        if name == wanted:  # only the chosen command's module is imported
+            importlib.import_module(module).add_arguments(p)
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    from wav2vec_u.tracking import setup_logging
+
+    if argv is not None:
+        sys.argv = ["w2vu", *argv]
+    parser, modules = build_parser()
+    args = parser.parse_args(sys.argv[1:])
+    if not args.command:
+        parser.print_help()
+        return 0
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    module = importlib.import_module(modules[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        # Bad input is reported in one line naming the file or key; tracebacks are for bugs.
+        if args.verbose:
+            raise
+        print(f"w2vu {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"w2vu {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
