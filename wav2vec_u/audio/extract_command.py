@@ -1,0 +1,93 @@
+"""``w2vu extract``: frame features for the manifests of a corpus.
+
+    w2vu extract corpus/ feats/                                  # every corpus/*.tsv, MFCC
+    w2vu extract corpus/train.tsv feats/ --extractor fairseq:wav2vec_vox_new.pt --layer 14 \\
+        features.device=cuda features.dtype=float16
+    w2vu extract corpus/train.tsv feats/ --extractor hf:facebook/wav2vec2-large-xlsr-53 --shard 3/8
+    w2vu extract corpus/train.tsv feats/ --extractor hf:facebook/wav2vec2-large-xlsr-53 --merge --shards 8
+
+Options live in :class:`wav2vec_u.audio.extract.ExtractConfig` (``--config`` YAML such as
+``configs/features/mfcc.yaml`` plus ``key=value`` overrides); ``--extractor``, ``--layer`` and
+``--device`` are shortcuts for ``features.extractor=...`` etc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", type=Path, help="a fairseq manifest (.tsv), or a folder: every *.tsv in it is a split")
+    parser.add_argument("outdir", type=Path, help="feature folder ({split}.npy, .lengths, .tsv, meta.json)")
+    parser.add_argument("--splits", nargs="+", help="with a folder: only these splits (default: every *.tsv)")
+    parser.add_argument("--extractor", help="shortcut for features.extractor (mfcc, logmel, hf:<id-or-dir>, fairseq:<ckpt.pt>)")
+    parser.add_argument("--layer", help="shortcut for features.layer (fairseq semantics; 'null' = final output)")
+    parser.add_argument("--device", help="shortcut for features.device (cpu, cuda, cuda:1)")
+    parser.add_argument("--shard", help="i/n: extract only the i-th (0-based) of n slices of each manifest")
+    parser.add_argument("--merge", action="store_true", help="only join finished shards (needs --shards)")
+    parser.add_argument("--shards", type=int, help="number of shards to join with --merge")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_config_arguments(parser)
+    add_tracking_arguments(parser)
+
+
+def split_manifests(path: Path, splits: list[str] | None) -> dict[str, Path]:
+    """{split: manifest} from a manifest file or a folder of them."""
+    if path.is_file():
+        if splits and (len(splits) != 1 or splits[0] != path.stem):
+            raise ValueError(f"--splits applies to a folder of manifests; {path} is one manifest (split '{path.stem}')")
+        return {path.stem: path}
+    if not path.is_dir():
+        raise FileNotFoundError(f"manifest or folder not found: {path}")
+    found = {p.stem: p for p in sorted(path.glob("*.tsv"))}
+    if splits:
+        missing = [s for s in splits if s not in found]
+        if missing:
+            raise FileNotFoundError(f"no {missing[0]}.tsv in {path} (found: {', '.join(found) or 'none'})")
+        found = {s: found[s] for s in splits}
+    if not found:
+        raise FileNotFoundError(f"no *.tsv manifest in {path} (write one with `w2vu manifest`)")
+    return found
+
+
+def shortcut_overrides(args: argparse.Namespace) -> list[str]:
+    out = []
+    if args.extractor:
+        out.append(f"features.extractor={args.extractor}")
+    if args.layer is not None:
+        out.append(f"features.layer={args.layer}")
+    if args.device:
+        out.append(f"features.device={args.device}")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.audio.extract import ExtractConfig, ExtractionJob, merge_split, parse_shard
+    from wav2vec_u.audio.features import build_extractor
+    from wav2vec_u.tracking import Tracker
+
+    args.overrides = shortcut_overrides(args) + list(args.overrides)
+    cfg = config_from_args(ExtractConfig, args)
+    manifests = split_manifests(args.manifest, args.splits)
+    if args.merge:
+        if not args.shards:
+            raise ValueError("--merge needs --shards N (the number of shards the jobs used)")
+        ok = all(merge_split(m, args.outdir, s, cfg, args.shards) for s, m in manifests.items())
+        return 0 if ok else 1
+    shard = parse_shard(args.shard)
+    extractor = build_extractor(cfg.features)  # one model load for every split
+    stage = "extract" if shard[1] == 1 else f"extract.shard{shard[0]}of{shard[1]}"
+    with Tracker(args.outdir, stage=stage, config=cfg, wandb=args.wandb,
+                 inputs={s: str(m) for s, m in manifests.items()}) as tracker:
+        for split, manifest in manifests.items():
+            result = ExtractionJob(manifest, args.outdir, split, cfg, shard, extractor).run(progress=args.progress)
+            tracker.log({"split": split, **{k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}})
+            print(f"{split}: {result['status']}" + (f", {result['audio_seconds_per_second']:.1f} audio-s/s"
+                                                     if "audio_seconds_per_second" in result else ""))
+    return 0
