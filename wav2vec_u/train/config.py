@@ -1,0 +1,100 @@
+"""Typed config of the wav2vec-U GAN: one section per component, each receives only its own.
+
+Defaults here are wav2vec-U 1.0's (fairseq config ``w2vu``, paper Sec. 4/5); the YAML file
+``configs/gan/w2vu.yaml`` restates them with their sources::
+
+    from wav2vec_u.config import load_config
+    from wav2vec_u.train.config import GanConfig
+    cfg = load_config(GanConfig, "configs/gan/w2vu.yaml", ["trainer.max_updates=1000"])
+    generator = Generator(input_dim, num_phones, cfg.generator)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class DataConfig:
+    features: str = ""  # segment feature dir (fairseq layout: {split}.npy + {split}.lengths [+ {split}.phn])
+    text: str = ""  # prepare-text output dir (phones.txt, dict.phn.txt, lm.phones.4.bin|arpa)
+    train_split: str = "train"
+    valid_split: str = "valid"  # validation skipped when the split is absent
+    batch_size: int = 160  # utterances per update (global: divided over DDP ranks)
+    text_batch_size: int = 0  # sentences of real text per update; 0 = same as batch_size
+    max_segments: int = 0  # crop longer utterances to this many segments (random window); 0 = no crop
+    text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
+
+
+@dataclass
+class GeneratorConfig:
+    kernel: int = 4  # fairseq w2vu: generator_kernel 4
+    stride: int = 1  # w2vu: 1 (2.0 uses 3)
+    dropout: float = 0.1  # w2vu: generator_dropout 0.1 on the input
+    bias: bool = False  # w2vu: generator_bias false
+    batch_norm: bool = False  # 2.0: input BatchNorm (unused in 1.0)
+    batch_norm_weight: float = 30.0  # 2.0: BatchNorm weight initialised to 30
+    residual: bool = False  # 2.0: residual linear dim -> dim before the conv
+    init_std: float = 0.0  # 0 = PyTorch's default conv init; >0 = normal(0, init_std)
+    # What D sees of the generated phones: "softmax" (reference), "straight_through" (one-hot
+    # of the argmax forward, softmax gradient backward) or "gumbel" (straight-through Gumbel).
+    output: Literal["softmax", "straight_through", "gumbel"] = "softmax"
+    temperature: float = 1.0  # softmax temperature of what D sees (reference: 1, no Gumbel)
+
+
+@dataclass
+class DiscriminatorConfig:
+    dim: int = 384  # w2vu: discriminator_dim 384
+    kernel: int = 6  # w2vu: discriminator_kernel 6
+    depth: int = 2  # w2vu: discriminator_depth 2 (one inner conv + GELU)
+    dropout: float = 0.0  # w2vu: discriminator_dropout 0
+    causal: bool = True  # w2vu: discriminator_causal true
+    spectral_norm: bool = False  # not in the reference; an option for GAN stability
+
+
+@dataclass
+class LossConfig:
+    gradient_penalty: float = 1.5  # w2vu: gradient_penalty 1.5 (D step only)
+    gp_norm: Literal["time", "sample"] = "time"  # reference: norm over the time axis; "sample" = textbook WGAN-GP
+    smoothness: float = 0.5  # w2vu: smoothness_weight 0.5 (G step only)
+    code_penalty: float = 4.0  # w2vu: code_penalty 4.0 (G step only)
+    code_penalty_final: float = -1.0  # <0: constant; else linear anneal to this value over code_penalty_anneal updates
+    code_penalty_anneal: int = 0
+    real_label_smoothing: float = 0.0  # mix one-hot text with uniform by this much (0 = reference)
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 4e-4  # w2vu: generator lr 0.0004
+    lr_d: float = 5e-4  # w2vu: discriminator lr 0.0005
+    betas: tuple[float, float] = (0.5, 0.98)  # w2vu: adam_betas
+    eps: float = 1e-6  # w2vu: adam_eps
+    weight_decay_g: float = 0.0  # w2vu: generator weight_decay 0
+    weight_decay_d: float = 1e-4  # w2vu: discriminator weight_decay 0.0001
+    clip_norm: float = 5.0  # w2vu: clip_norm 5.0
+    d_steps: int = 1  # D updates per G update (reference alternates: 1)
+
+
+@dataclass
+class TrainerConfig:
+    max_updates: int = 150_000  # w2vu: max_update 150000 (one update = one D or one G step)
+    validate_every: int = 1000  # w2vu: validate_interval_updates 1000
+    save_every: int = 1000  # w2vu: save_interval_updates 1000
+    log_every: int = 100
+    seed: int = 1
+    device: str = "cpu"  # "cuda", "cuda:1", ...; the trainer never assumes one
+    amp: bool = False  # bf16 autocast on CUDA
+    num_samples: int = 3  # sample decodings logged at validation
+    progress: bool = True  # tqdm bar with updates/s
+    resume: bool = True  # continue from <outdir>/last.pt when it exists
+
+
+@dataclass
+class GanConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -1,0 +1,203 @@
+"""In-memory feature and text batches for the GAN: no worker processes, no per-step file I/O.
+
+Features stay one flat (N, D) tensor (memory-mapped when read, on the training device once
+loaded) with per-utterance offsets; a batch is one gather of a (B, L) index matrix, so the
+loop is never input-bound. Text is the same: one flat int tensor of phone ids::
+
+    feats = FeatureSet.from_dir("seg/", "train", device="cuda")
+    text = TextSet.from_file("text/phones.txt", phones)
+    x, mask = feats.batch(torch.tensor([0, 5, 9]))      # (3, L, D), (3, L) True at padding
+    sampler = EpochSampler(len(feats), batch_size=160, seed=1)   # state_dict() for resume
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def read_lengths(path: Path) -> list[int]:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing lengths file {path} (expected one integer per utterance)")
+    out = []
+    for i, line in enumerate(path.read_text().split("\n")):
+        if not line.strip():
+            continue
+        try:
+            out.append(int(line.split()[0]))
+        except ValueError:
+            raise ValueError(f"{path}:{i + 1}: not an integer length: {line!r}") from None
+    return out
+
+
+def load_feature_split(directory: str | Path, split: str) -> tuple[np.ndarray, list[int]]:
+    """(N, D) features (memory-mapped) and per-utterance lengths of a fairseq-layout dir."""
+    directory = Path(directory)
+    try:  # the features area's reader, when present
+        from wav2vec_u.audio.features_io import load_features  # noqa: PLC0415
+
+        feats, lengths = load_features(directory, split)
+        return feats, list(lengths)
+    except ImportError:
+        pass
+    npy = directory / f"{split}.npy"
+    if not npy.is_file():
+        raise FileNotFoundError(f"missing feature file {npy} (run `w2vu prepare-audio` first)")
+    feats = np.load(npy, mmap_mode="r")
+    lengths = read_lengths(directory / f"{split}.lengths")
+    if feats.ndim != 2 or sum(lengths) != feats.shape[0]:
+        raise ValueError(f"{npy}: {feats.shape} rows do not match the sum of {split}.lengths ({sum(lengths)})")
+    return feats, lengths
+
+
+def read_phone_lines(path: Path) -> list[list[str]]:
+    """One list of phones per line (blank lines kept as empty lists, so line numbers match)."""
+    return [line.split() for line in path.read_text(encoding="utf-8").rstrip("\n").split("\n")]
+
+
+def read_dictionary(text_dir: str | Path) -> list[str]:
+    """Phone symbols of ``dict.phn.txt`` in file order (first column); the generator's output set."""
+    path = Path(text_dir) / "dict.phn.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"missing phone dictionary {path} (run `w2vu prepare-text` first)")
+    try:
+        from wav2vec_u.text.dictionary import PhoneDictionary  # noqa: PLC0415
+
+        return list(PhoneDictionary.load(path).symbols)
+    except ImportError:
+        pass
+    symbols = [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not symbols:
+        raise ValueError(f"{path} is empty")
+    return symbols
+
+
+class FeatureSet:
+    """Utterances of segment features as one flat tensor plus offsets."""
+
+    def __init__(self, feats: np.ndarray | torch.Tensor, lengths: list[int], refs: list[list[str]] | None = None,
+                 device: str | torch.device = "cpu"):
+        if len(lengths) == 0:
+            raise ValueError("no utterances")
+        if any(n <= 0 for n in lengths):
+            raise ValueError("utterances of length 0 cannot be used by the GAN")
+        self.feats = torch.as_tensor(np.asarray(feats, dtype=np.float32), device=device)
+        self.lengths = torch.tensor(lengths, dtype=torch.long, device=device)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
+        self.refs = refs
+        self.dim = int(self.feats.shape[1])
+
+    @classmethod
+    def from_dir(cls, directory: str | Path, split: str, device: str | torch.device = "cpu") -> "FeatureSet":
+        feats, lengths = load_feature_split(directory, split)
+        phn = Path(directory) / f"{split}.phn"
+        refs = None
+        if phn.is_file():
+            refs = read_phone_lines(phn)
+            if len(refs) != len(lengths):
+                raise ValueError(f"{phn} has {len(refs)} lines for {len(lengths)} utterances")
+        return cls(feats, lengths, refs, device)
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def batch(self, idx: torch.Tensor, max_len: int = 0, generator: torch.Generator | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B,) utterance ids -> feats (B, L, D), padding_mask (B, L); ``max_len`` > 0 crops a random window."""
+        idx = idx.to(self.lengths.device)
+        lengths = self.lengths[idx]
+        starts = self.offsets[idx]
+        if max_len > 0:
+            excess = (lengths - max_len).clamp(min=0)
+            shift = (torch.rand(len(idx), generator=generator).to(lengths.device) * (excess + 1)).long()
+            starts = starts + shift
+            lengths = lengths.clamp(max=max_len)
+        L = int(lengths.max())
+        pos = torch.arange(L, device=lengths.device)
+        mask = pos[None, :] >= lengths[:, None]
+        rows = (starts[:, None] + pos[None, :]).masked_fill(mask, 0)
+        return self.feats[rows].masked_fill(mask[:, :, None], 0.0), mask
+
+
+class TextSet:
+    """Sentences of phone ids as one flat tensor plus offsets."""
+
+    def __init__(self, sentences: list[list[str]], phones: list[str], device: str | torch.device = "cpu",
+                 source: str = "text"):
+        index = {p: i for i, p in enumerate(phones)}
+        ids, lengths = [], []
+        for n, sent in enumerate(sentences):
+            if not sent:
+                continue
+            try:
+                ids.extend(index[p] for p in sent)
+            except KeyError as exc:
+                raise ValueError(f"{source}:{n + 1}: phone {exc.args[0]!r} is not in the phone dictionary") from None
+            lengths.append(len(sent))
+        if not lengths:
+            raise ValueError(f"{source}: no sentences")
+        self.tokens = torch.tensor(ids, dtype=torch.long, device=device)
+        self.lengths = torch.tensor(lengths, dtype=torch.long, device=device)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
+
+    @classmethod
+    def from_file(cls, path: str | Path, phones: list[str], device: str | torch.device = "cpu") -> "TextSet":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"missing phone text {path} (run `w2vu prepare-text` first)")
+        return cls(read_phone_lines(path), phones, device, source=str(path))
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B,) -> tokens (B, L) (−1 at padding), padding_mask (B, L)."""
+        idx = idx.to(self.lengths.device)
+        lengths = self.lengths[idx]
+        L = int(lengths.max())
+        pos = torch.arange(L, device=lengths.device)
+        mask = pos[None, :] >= lengths[:, None]
+        rows = (self.offsets[idx][:, None] + pos[None, :]).masked_fill(mask, 0)
+        return self.tokens[rows].masked_fill(mask, -1), mask
+
+
+class EpochSampler:
+    """Batches of indices from a fresh permutation per epoch; the order is a function of
+    (seed, epoch, position), so resuming from ``state_dict()`` continues the same order.
+    With DDP, each rank takes its slice of the global batch."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.pos = 0, 0
+        self._perm = self._make_perm()
+
+    def _make_perm(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g)
+
+    def next(self) -> torch.Tensor:
+        out = []
+        need = self.batch_size
+        while need > 0:
+            if self.pos >= self.n:
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._perm = self._make_perm()
+            take = self._perm[self.pos:self.pos + need]
+            out.append(take)
+            self.pos += len(take)
+            need -= len(take)
+        batch = torch.cat(out)
+        per = self.batch_size // self.world_size
+        return batch[self.rank * per:(self.rank + 1) * per]
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._perm = self._make_perm()

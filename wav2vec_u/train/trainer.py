@@ -1,0 +1,318 @@
+"""The GAN training loop: alternating D/G updates, validation, selection, checkpoints, resume.
+
+One *update* is one optimiser step of either the discriminator or the generator (the
+reference alternates: G on even updates, D on odd ones; ``optim.d_steps`` D updates per G
+update generalises this). Every update draws a new batch of segment features and one of
+unpaired phone text from in-memory sets::
+
+    trainer = GanTrainer(cfg, outdir, train_feats, text, phones, valid=valid_feats, lm=lm)
+    result = trainer.train()      # "done", "preempted"; raises TrainingDiverged on NaN/inf
+
+Checkpoints: ``last.pt`` every ``trainer.save_every`` updates and at the end, ``best.pt``
+when the unsupervised metric (``weighted_lm_ppl``, lower is better) improves. Never by PER.
+SIGTERM / SIGUSR1 save ``last.pt`` and stop cleanly (cluster pre-emption); a non-finite loss
+stops with a clear message, keeping the last good checkpoint.
+
+Multi-process (``torchrun``): each rank draws its slice of the global batch; gradients are
+summed over ranks with one all-reduce per update (the losses are sums over utterances, so
+this equals the single-process gradient of the global batch). We all-reduce by hand rather
+than wrapping in ``DistributedDataParallel`` because the gradient penalty needs a double
+backward through the discriminator, which DDP's reducer does not support.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from wav2vec_u.config import to_dict
+from wav2vec_u.models.gan import Gan, discriminator_step_loss, generate, generator_step_loss
+from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
+from wav2vec_u.train.config import GanConfig
+from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
+from wav2vec_u.train.selection import lm_score
+
+log = logging.getLogger("wav2vec_u.train")
+
+SILENCE = "<SIL>"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    status: str  # "done" | "preempted"
+    step: int
+    best_metric: float
+    last_metrics: dict[str, Any]
+
+
+def decode_ids(gan_generator: torch.nn.Module, feats: FeatureSet, batch_size: int = 256) -> list[list[int]]:
+    """Viterbi decoding of every utterance: eval-mode generator, join (mean), argmax per run."""
+    was = gan_generator.training
+    gan_generator.eval()
+    out: list[list[int]] = []
+    with torch.no_grad():
+        for s in range(0, len(feats), batch_size):
+            idx = torch.arange(s, min(s + batch_size, len(feats)))
+            x, mask = feats.batch(idx)
+            g = generate(gan_generator, x, mask)
+            ids = g.joined.argmax(-1).masked_fill(g.joined_mask, -1).cpu().tolist()
+            out.extend([[i for i in row if i >= 0] for row in ids])
+    gan_generator.train(was)
+    return out
+
+
+class GanTrainer:
+    def __init__(self, cfg: GanConfig, outdir: str | Path, train: FeatureSet, text: TextSet, phones: list[str],
+                 valid: FeatureSet | None = None, lm: Any = None, tracker: Any = None,
+                 lineage: dict[str, Any] | None = None, rank: int = 0, world_size: int = 1):
+        self.cfg = cfg
+        self.outdir = Path(outdir)
+        self.train_set, self.text, self.valid, self.lm = train, text, valid, lm
+        self.phones = list(phones)
+        self.tracker = tracker
+        self.lineage = lineage or {}
+        self.rank, self.world_size = rank, world_size
+        self.device = torch.device(cfg.trainer.device)
+        torch.manual_seed(cfg.trainer.seed)
+        self.gan = Gan(train.dim, len(self.phones), cfg.generator, cfg.discriminator).to(self.device)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=o.lr_g, betas=o.betas, eps=o.eps,
+                                      weight_decay=o.weight_decay_g)
+        self.opt_d = torch.optim.Adam(self.gan.discriminator.parameters(), lr=o.lr_d, betas=o.betas, eps=o.eps,
+                                      weight_decay=o.weight_decay_d)
+        if world_size > 1:  # identical start on every rank
+            for p in self.gan.parameters():
+                dist.broadcast(p.data, src=0)
+        d = cfg.data
+        text_bs = d.text_batch_size or d.batch_size
+        self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
+        self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
+        self.crop_gen = torch.Generator().manual_seed(cfg.trainer.seed + 104729)
+        self.step = 0
+        self.best_metric = math.inf
+        self.history: list[dict[str, Any]] = []
+        self._stop_signal: str | None = None
+        self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        self.vocab = [p for p in self.phones if p != SILENCE]
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "crop": self.crop_gen.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "generator": self.gan.generator.state_dict(), "discriminator": self.gan.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "step": self.step,
+            "best_metric": self.best_metric, "rng": rng,
+            "data": {"features": self.feat_sampler.state_dict(), "text": self.text_sampler.state_dict()},
+            "config": to_dict(self.cfg), "phones": self.phones, "input_dim": self.train_set.dim,
+            "lineage": self.lineage, "history": self.history[-50:], "world_size": self.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state["phones"]) != self.phones:
+            raise ValueError("checkpoint phone set differs from the current dict.phn.txt; use a new output dir")
+        if int(state["input_dim"]) != self.train_set.dim:
+            raise ValueError(f"checkpoint input dim {state['input_dim']} != features {self.train_set.dim}")
+        self.gan.generator.load_state_dict(state["generator"])
+        self.gan.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = int(state["step"])
+        self.best_metric = float(state["best_metric"])
+        self.history = list(state.get("history", []))
+        torch.set_rng_state(state["rng"]["torch"])
+        self.crop_gen.set_state(state["rng"]["crop"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.feat_sampler.load_state_dict(state["data"]["features"])
+        self.text_sampler.load_state_dict(state["data"]["text"])
+
+    def save(self, name: str) -> Path | None:
+        if self.rank != 0:
+            return None
+        return save_checkpoint(self.outdir / name, self.state_dict())
+
+    def maybe_resume(self) -> bool:
+        path = self.outdir / "last.pt"
+        if not (self.cfg.trainer.resume and path.is_file()):
+            return False
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        log.info("resumed from %s at update %d", path, self.step)
+        return True
+
+    # -- one update ------------------------------------------------------------------------
+    def code_weight(self) -> float:
+        c = self.cfg.loss
+        if c.code_penalty_final < 0 or c.code_penalty_anneal <= 0:
+            return c.code_penalty
+        f = min(1.0, self.step / c.code_penalty_anneal)
+        return c.code_penalty + (c.code_penalty_final - c.code_penalty) * f
+
+    def is_d_step(self, step: int) -> bool:
+        # reference: D on odd updates, G on even; with d_steps=k, G once every k+1 updates
+        return step % (self.cfg.optim.d_steps + 1) != 0
+
+    def _all_reduce_grads(self, params: list[torch.nn.Parameter]) -> None:
+        if self.world_size <= 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        off = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[off:off + n].view_as(p).clone()
+            off += n
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        d_turn = self.is_d_step(self.step)
+        x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen)
+        tokens, tmask = self.text.batch(self.text_sampler.next())
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.trainer.amp and self.device.type == "cuda")
+        if d_turn:
+            model, opt = self.gan.discriminator, self.opt_d
+            with autocast:
+                loss, stats = discriminator_step_loss(self.gan, x, xmask, tokens, tmask, self.cfg.loss)
+        else:
+            model, opt = self.gan.generator, self.opt_g
+            with autocast:
+                loss, stats = generator_step_loss(self.gan, x, xmask, self.cfg.loss, code_weight=self.code_weight())
+        opt.zero_grad(set_to_none=True)
+        self.gan.zero_grad(set_to_none=True)  # the other model's grads are never used
+        loss.backward()
+        params = [p for p in model.parameters() if p.requires_grad]
+        self._all_reduce_grads(params)
+        gnorm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_norm)
+        opt.step()
+        self._nonfinite |= ~torch.isfinite(loss.detach())
+        stats["grad_norm_d" if d_turn else "grad_norm_g"] = gnorm.detach()
+        self.step += 1
+        return stats
+
+    def check_finite(self) -> None:
+        if bool(self._nonfinite):
+            raise TrainingDiverged(
+                f"a loss became NaN or inf before update {self.step}; training stopped. The last good "
+                f"checkpoint is {self.outdir / 'last.pt'} (if one was saved). Lower optim.lr_g / optim.lr_d, "
+                "check the features for NaN, or raise loss.gradient_penalty.")
+
+    # -- validation ------------------------------------------------------------------------
+    def validate(self) -> dict[str, Any]:
+        if self.valid is None:
+            return {}
+        from wav2vec_u.decode.metrics import SPECIAL_TOKENS, error_rate  # noqa: PLC0415
+
+        ids = decode_ids(self.gan.generator, self.valid)
+        hyps = [[self.phones[i] for i in row if self.phones[i] not in SPECIAL_TOKENS] for row in ids]
+        out: dict[str, Any] = {"valid_num_pred": sum(map(len, hyps))}
+        used = {p for h in hyps for p in h}
+        out["valid_vocab_usage"] = len(used) / max(len(self.vocab), 1)
+        if self.valid.refs is not None:
+            refs = [[p for p in r if p not in SPECIAL_TOKENS] for r in self.valid.refs]
+            out["valid_per"] = error_rate(refs, hyps).rate
+        if self.lm is not None:
+            s = lm_score(hyps, self.lm, self.vocab)
+            out.update({"valid_weighted_lm_ppl": s.weighted_ppl, "valid_lm_ppl": s.ppl, "valid_lm_nll": s.nll,
+                        "valid_lm_log10_prob": s.log10_prob})
+        if self.tracker is not None and self.cfg.trainer.num_samples > 0:
+            rows = []
+            for i in range(min(self.cfg.trainer.num_samples, len(hyps))):
+                ref = " ".join(self.valid.refs[i]) if self.valid.refs is not None else ""
+                rows.append([i, ref, " ".join(hyps[i])])
+            self.tracker.log_text("valid_samples", rows, ["utt", "reference", "hypothesis"], step=self.step)
+        return out
+
+    # -- loop ------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_signal = signal.Signals(signum).name
+
+    def train(self) -> TrainResult:
+        t = self.cfg.trainer
+        self.maybe_resume()
+        handlers = {}
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            try:
+                handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+        bar = None
+        if t.progress and self.rank == 0:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            bar = tqdm(total=t.max_updates, initial=self.step, unit="upd", dynamic_ncols=True, leave=False)
+        last_metrics: dict[str, Any] = {}
+        acc: dict[str, float] = {}
+        acc_n: dict[str, int] = {}
+        t0, s0 = time.perf_counter(), self.step
+        status = "done"
+        try:
+            while self.step < t.max_updates:
+                if self._stop_signal:
+                    self.check_finite()
+                    self.save("last.pt")
+                    log.warning("%s received: saved %s at update %d and stopped", self._stop_signal,
+                                self.outdir / "last.pt", self.step)
+                    status = "preempted"
+                    break
+                stats = self.train_step()
+                for k, v in stats.items():
+                    acc[k] = acc.get(k, 0.0) + v.float()  # stays on the device: no sync per step
+                    acc_n[k] = acc_n.get(k, 0) + 1
+                if bar is not None:
+                    bar.update(1)
+                if self.step % t.log_every == 0 or self.step == t.max_updates:
+                    self.check_finite()
+                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    rec = {k: float(acc[k]) / acc_n[k] for k in acc}
+                    rec["updates_per_s"] = rate
+                    rec["code_weight"] = self.code_weight()
+                    acc, acc_n = {}, {}
+                    if self.tracker is not None:
+                        self.tracker.log(rec, step=self.step)
+                    if bar is not None:
+                        bar.set_postfix(d=f"{rec.get('loss_d', float('nan')):.3f}",
+                                        g=f"{rec.get('loss_g', float('nan')):.3f}", refresh=False)
+                if self.step % t.validate_every == 0 or self.step == t.max_updates:
+                    self.check_finite()
+                    last_metrics = self._validate_and_select()
+                if self.step % t.save_every == 0 or self.step == t.max_updates:
+                    self.check_finite()
+                    self.save("last.pt")
+        finally:
+            if bar is not None:
+                bar.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        return TrainResult(status, self.step, self.best_metric, last_metrics)
+
+    def _validate_and_select(self) -> dict[str, Any]:
+        if self.rank != 0:
+            return {}
+        m = self.validate()
+        if not m:
+            return m
+        metric = m.get("valid_weighted_lm_ppl")
+        if metric is not None and metric < self.best_metric:
+            self.best_metric = metric
+            m["new_best"] = True
+            self.save("best.pt")
+        m["best_weighted_lm_ppl"] = self.best_metric
+        self.history.append({"step": self.step, **{k: v for k, v in m.items() if isinstance(v, (int, float))}})
+        if self.tracker is not None:
+            self.tracker.log(m, step=self.step)
+        log.info("update %d: %s", self.step, ", ".join(f"{k}={v:.4g}" for k, v in m.items()
+                                                          if isinstance(v, float)))
+        return m
