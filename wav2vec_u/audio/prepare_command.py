@@ -1,0 +1,88 @@
+"""``w2vu prepare-audio``: frame features and segment features in one step (wav2vec-U audio prep).
+
+    w2vu prepare-audio corpus/ prep/ --config configs/features/prepare_mfcc.yaml
+    w2vu prepare-audio corpus/ prep/ --config configs/features/prepare_wav2vec2_large.yaml \\
+        --extractor fairseq:/models/wav2vec_vox_new.pt extract.features.device=cuda
+
+Every ``corpus/*.tsv`` is a split (or ``--splits train valid``). Outputs::
+
+    prep/frames/    {split}.npy .lengths .tsv (+ labels), meta.json   (w2vu extract)
+    prep/segments/  {split}.npy .lengths .tsv .cluster (+ labels), pca_A/pca_b/centroids.npy, meta.json
+
+Both stages are cached: a rerun with the same options does nothing; a changed segment option
+(e.g. ``segments.kmeans.k=64``) recomputes only the segments; a changed extraction option
+recomputes both. Options: :class:`PrepareAudioConfig` (``extract.*`` and ``segments.*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wav2vec_u.audio.extract import ExtractConfig
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+from wav2vec_u.segments import SegmentsConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareAudioConfig:
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("corpus", type=Path, help="folder with fairseq manifests ({split}.tsv), or one manifest")
+    parser.add_argument("outdir", type=Path, help="output folder (frames/ and segments/ inside)")
+    parser.add_argument("--splits", nargs="+", help="only these splits (default: every *.tsv)")
+    parser.add_argument("--extractor", help="shortcut for extract.features.extractor")
+    parser.add_argument("--layer", help="shortcut for extract.features.layer")
+    parser.add_argument("--device", help="shortcut for extract.features.device")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_config_arguments(parser)
+    add_tracking_arguments(parser)
+
+
+def prepare_audio(corpus: Path, outdir: Path, cfg: PrepareAudioConfig, splits: list[str] | None = None,
+                  progress: bool = True) -> dict:
+    """Extract + segments with stage caching; returns what each stage did."""
+    from wav2vec_u.audio.extract import ExtractionJob
+    from wav2vec_u.audio.extract_command import split_manifests
+    from wav2vec_u.audio.features import build_extractor
+    from wav2vec_u.segments_command import segments_stage
+
+    manifests = split_manifests(corpus, splits)
+    frames, segs = outdir / "frames", outdir / "segments"
+    done = {}
+    extractor = None
+    for split, manifest in manifests.items():
+        if extractor is None:
+            extractor = build_extractor(cfg.extract.features)
+        done[split] = ExtractionJob(manifest, frames, split, cfg.extract, (0, 1), extractor).run(progress=progress)["status"]
+    seg_cfg = cfg.segments
+    if not seg_cfg.splits:
+        seg_cfg.splits = list(manifests)
+    if seg_cfg.fit_split not in seg_cfg.splits:
+        raise ValueError(f"segments.fit_split '{seg_cfg.fit_split}' is not among the splits {seg_cfg.splits} "
+                         f"(add {seg_cfg.fit_split}.tsv to {corpus} or set segments.fit_split)")
+    ran = segments_stage(frames, segs, seg_cfg)
+    return {"extract": done, "segments": "done" if ran else "up-to-date"}
+
+
+def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.tracking import Tracker
+
+    short = []
+    for flag, key in (("extractor", "extractor"), ("layer", "layer"), ("device", "device")):
+        if getattr(args, flag) is not None:
+            short.append(f"extract.features.{key}={getattr(args, flag)}")
+    args.overrides = short + list(args.overrides)
+    cfg = config_from_args(PrepareAudioConfig, args)
+    with Tracker(args.outdir, stage="prepare-audio", config=cfg, seed=cfg.segments.seed, wandb=args.wandb) as tracker:
+        result = prepare_audio(args.corpus, args.outdir, cfg, args.splits, args.progress)
+        tracker.log({"extract": result["extract"], "segments": result["segments"]})
+    print(f"prepare-audio: frames {result['extract']}, segments {result['segments']} ({args.outdir})")
+    return 0
