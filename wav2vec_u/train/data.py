@@ -38,7 +38,7 @@ def load_feature_split(directory: str | Path, split: str) -> tuple[np.ndarray, l
     try:  # the features area's reader, when present
         from wav2vec_u.audio.features_io import load_features  # noqa: PLC0415
 
-        feats, lengths = load_features(directory, split)
+        feats, lengths = load_features(directory, split, mmap=True)
         return feats, list(lengths)
     except ImportError:
         pass
@@ -83,7 +83,7 @@ class FeatureSet:
             raise ValueError("no utterances")
         if any(n <= 0 for n in lengths):
             raise ValueError("utterances of length 0 cannot be used by the GAN")
-        self.feats = torch.as_tensor(np.asarray(feats, dtype=np.float32), device=device)
+        self.feats = torch.from_numpy(np.array(feats, dtype=np.float32)).to(device)  # read into memory once
         self.lengths = torch.tensor(lengths, dtype=torch.long, device=device)
         self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
         self.refs = refs
