@@ -112,3 +112,21 @@ def test_bad_configs_are_clear_errors():
         build_extractor(FeatureConfig(spectral=SpectralConfig(n_mfcc=50)))(_tone(100.0))
     with pytest.raises(ValueError, match="fmax"):
         log_mel(_tone(100.0), SpectralConfig(fmax=9000.0))
+
+
+def test_shipped_feature_configs_load():
+    from pathlib import Path
+
+    from wav2vec_u.audio.extract import ExtractConfig
+    from wav2vec_u.audio.prepare_command import PrepareAudioConfig
+    from wav2vec_u.config import load_config
+    from wav2vec_u.segments import SegmentsConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "features"
+    kinds = {"segments": SegmentsConfig}
+    files = sorted(root.glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        cls = kinds.get(f.stem, PrepareAudioConfig if f.stem.startswith("prepare_") else ExtractConfig)
+        load_config(cls, f)
+    assert load_config(SegmentsConfig, root / "segments.yaml") == SegmentsConfig()  # restates the defaults

@@ -111,3 +111,7 @@ def test_make_segments_on_a_directory(tmp_path):
     make_segments(tmp_path / "frames", tmp_path / "pooled", cfg)
     _, pooled_len = load_features(tmp_path / "pooled", "train")
     assert pooled_len == [int(np.ceil(r * 0.5)) for r in runs]
+    cfg.pca.dim = 0  # no PCA: segments are means of the raw frames
+    make_segments(tmp_path / "frames", tmp_path / "nopca", cfg)
+    raw, _ = load_features(tmp_path / "nopca", "train")
+    assert raw.shape[1] == 16 and not (tmp_path / "nopca" / "pca_A.npy").exists()

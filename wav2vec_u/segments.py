@@ -10,7 +10,7 @@ then :func:`make_segments` which runs them over a feature directory::
     pooled, pooled_lengths = mean_pool(seg, seg_lengths, rate=0.5)
 
 The order follows the reference (fairseq ``prepare_audio.sh``; METHOD.md): k-means runs on the
-raw frame features (``kmeans.on: raw``), the PCA'd frames are averaged within each run of equal
+raw frame features (``kmeans.input: raw``), the PCA'd frames are averaged within each run of equal
 cluster ids, and an optional second pooling averages groups of ``ceil(1/rate)`` adjacent
 segments (fairseq's ``mean_pool.py``: an utterance of n segments becomes ceil(n * rate), the
 last group padded by repeating the last segment).
@@ -42,7 +42,7 @@ class KmeansConfig:
     niter: int = 50                   # wav2vec_cluster_faiss.py: niter=50
     nredo: int = 3                    # wav2vec_cluster_faiss.py: nredo=3 (restarts, best kept)
     sample_frames: int | None = None  # None: every frame of fit_split, as the reference does
-    on: Literal["raw", "pca"] = "raw"  # reference clusters the raw (1024-dim) features
+    input: Literal["raw", "pca"] = "raw"  # what k-means sees; reference: the raw (1024-dim) features
     spherical: bool = False
 
 
@@ -252,11 +252,11 @@ def fit_segment_model(frames: np.ndarray, cfg: SegmentsConfig) -> tuple[SegmentM
         info.update(pca_dim=pca_dim, pca_sample_frames=len(rows))
     rows = sample_rows(n, cfg.kmeans.sample_frames, cfg.seed + 1)
     x = np.asarray(frames[rows], dtype=np.float32)
-    if cfg.kmeans.on == "pca" and a is not None:
+    if cfg.kmeans.input == "pca" and a is not None:
         x = apply_pca(x, a, b)
     centroids = fit_kmeans(x, cfg.kmeans.k, cfg.kmeans.niter, cfg.kmeans.nredo, cfg.seed, cfg.kmeans.spherical)
     info.update(kmeans_sample_frames=len(rows), kmeans_dim=x.shape[1])
-    return SegmentModel(a, b, centroids, cfg.kmeans.on if a is not None else "raw", cfg.kmeans.spherical), info
+    return SegmentModel(a, b, centroids, cfg.kmeans.input if a is not None else "raw", cfg.kmeans.spherical), info
 
 
 def load_segment_model(directory: str | Path, cfg: SegmentsConfig) -> SegmentModel:
@@ -266,7 +266,7 @@ def load_segment_model(directory: str | Path, cfg: SegmentsConfig) -> SegmentMod
         raise FileNotFoundError(f"no centroids.npy in {directory}: not a segments output directory")
     a = np.load(directory / "pca_A.npy") if (directory / "pca_A.npy").is_file() else None
     b = np.load(directory / "pca_b.npy") if a is not None else None
-    return SegmentModel(a, b, np.load(directory / "centroids.npy"), cfg.kmeans.on if a is not None else "raw",
+    return SegmentModel(a, b, np.load(directory / "centroids.npy"), cfg.kmeans.input if a is not None else "raw",
                         cfg.kmeans.spherical)
 
 
