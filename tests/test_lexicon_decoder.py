@@ -1,7 +1,6 @@
 """Lexicon + word-LM beam search recovers words from noisy phone posteriors."""
 
 import math
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from wav2vec_u.decode.lexicon_decoder import (DecoderConfig, LexiconDecoder, WordLM, load_lexicon,
                                               lm_perplexity, tune, unsupervised_score)
 from wav2vec_u.decode.metrics import error_rate
+from wav2vec_u.decode.toy import write_bigram_arpa
 from wav2vec_u.decode.viterbi import spans_from_lengths, viterbi_decode
 
 PHONES = ["<SIL>", "ð", "ə", "k", "æ", "t", "s", "ɑ", "n", "m", "d", "ɔ", "ɡ", "r", "ɪ", "p", "l", "b", "ɛ"]
@@ -37,37 +37,6 @@ CORPUS = [
 ]
 TEST_SENTENCES = ["the cat sat on the mat", "a dog ran in the park", "the red dog sat on a bed",
                   "a sad cat ran in the park", "the dog sat on the mat"]
-
-
-def write_bigram_arpa(path, sentences, discount=0.5):
-    """Absolute-discounting bigram LM in ARPA format (log10), from a handful of sentences."""
-    uni = Counter()
-    bi = Counter()
-    for s in sentences:
-        w = ["<s>", *s.split(), "</s>"]
-        uni.update(w)
-        bi.update(zip(w[:-1], w[1:]))
-    vocab = sorted(set(uni) | {"<unk>"})
-    total = sum(c for w, c in uni.items() if w != "<s>")
-    uni_p = {w: (uni[w] + 0.5) / (total + 0.5 * len(vocab)) for w in vocab}
-    followers = Counter(a for a, _ in bi)
-    ctx_count = Counter()
-    for (a, _), c in bi.items():
-        ctx_count[a] += c
-    lines = ["\\data\\", f"ngram 1={len(vocab)}", f"ngram 2={len(bi)}", "", "\\1-grams:"]
-    for w in vocab:
-        p = -99.0 if w == "<s>" else math.log10(uni_p[w])
-        if w in ctx_count:
-            bo = math.log10(discount * followers[w] / ctx_count[w])
-            lines.append(f"{p:.4f}\t{w}\t{bo:.4f}")
-        else:
-            lines.append(f"{p:.4f}\t{w}")
-    lines += ["", "\\2-grams:"]
-    for (a, b), c in sorted(bi.items()):
-        lines.append(f"{math.log10((c - discount) / ctx_count[a] + 1e-9):.4f}\t{a} {b}")
-    lines += ["", "\\end\\", ""]
-    path.write_text("\n".join(lines))
-    return path
 
 
 def noisy_posteriors(sentence, rng, noise=1.6, sil_prob=0.25, peak=3.0):

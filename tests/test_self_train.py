@@ -109,3 +109,117 @@ def test_ctc_feasibility_and_bad_labels():
         train_ctc(feats, [["p1", "p2", "p3"], []], PHONES, cfg)
     with pytest.raises(ValueError, match="label lines"):
         train_ctc(feats, [["p1"]], PHONES, cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands, end to end on a toy word corpus: self-train -> decode (words) -> score
+
+
+@pytest.fixture(scope="module")
+def word_corpus(tmp_path_factory):
+    from wav2vec_u.audio.features_io import save_features
+    from wav2vec_u.decode.toy import corrupt as corrupt_labels
+    from wav2vec_u.decode.toy import toy_lexicon, toy_utterances, write_bigram_arpa
+
+    root = tmp_path_factory.mktemp("st_cli")
+    rng = np.random.default_rng(3)
+    phones = [f"p{i}" for i in range(V)]
+    words = [f"w{i}" for i in range(10)]
+    lexicon = toy_lexicon(words, phones, rng)
+    sentences = [" ".join(rng.choice(words, size=int(rng.integers(3, 6)))) for _ in range(40)]
+    means = {p: rng.standard_normal(D) for p in phones}
+    feat, text = root / "feats", root / "text"
+    text.mkdir()
+    for split, n in (("train", 150), ("valid", 30)):
+        sents = [sentences[i] for i in rng.integers(0, len(sentences), size=n)]
+        phn = [[p for w in s.split() for p in lexicon[w][0]] for s in sents]
+        utts = toy_utterances(phn, means, rng)
+        save_features(feat, split, np.concatenate(utts), [len(u) for u in utts], meta={"frame_rate": 100.0})
+        (feat / f"{split}.phn").write_text("".join(" ".join(x) + "\n" for x in phn))
+        (feat / f"{split}.wrd").write_text("".join(s + "\n" for s in sents))
+        if split == "train":
+            pseudo = [corrupt_labels(x, phones, rng) for x in phn]
+            (root / "pseudo.phn").write_text("".join(" ".join(x) + "\n" for x in pseudo))
+            pseudo_per = error_rate(phn, pseudo).rate
+    (text / "lexicon.lst").write_text("".join(f"{w}\t{' '.join(lexicon[w][0])}\n" for w in words))
+    write_bigram_arpa(text / "lm.words.4.arpa", sentences)
+    write_bigram_arpa(text / "lm.phones.4.arpa", [" ".join(p for w in s.split() for p in lexicon[w][0])
+                                                  for s in sentences])
+    (text / "dict.phn.txt").write_text("".join(f"{p} 1\n" for p in ["<SIL>", *phones]))
+    return root, feat, text, pseudo_per
+
+
+def test_self_train_and_decode_commands(word_corpus, capsys):
+    import json
+
+    from wav2vec_u.cli import main
+
+    root, feat, text, pseudo_per = word_corpus
+    out = root / "st"
+    rc = main(["self-train", str(feat), str(out), "self_train.epochs=10", "self_train.model.hidden=64",
+               "self_train.batch_size=8", "self_train.lr=0.005", "final_decode.tune.lm_weights=[0.0,2.0]",
+               "final_decode.tune.word_scores=[0.0]",
+               "--labels", str(root / "pseudo.phn"), "--text-dir", str(text), "--no-wandb"])
+    assert rc == 0
+    summary = json.loads((out / "history.json").read_text())
+    row = summary["history"][0]
+    assert row["pseudo_label_per"] == pytest.approx(pseudo_per)
+    assert row["valid_per"] < pseudo_per - 0.05, row
+    assert row["weighted_lm_ppl"] > 0
+    words = summary["words"]["words"]
+    assert words["wer"]["rate"] < 0.5 and words["per"]["rate"] <= row["valid_per"] + 0.05, words
+    for name in ("ctc.pt", "ctc_iter1.pt", "train.st.phn", "valid.st.phn", "meta.json", "self-train.log",
+                 "decode/valid.words.wrd", "decode/valid.timestamps.jsonl", "decode/valid.words.wer.align"):
+        assert (out / name).is_file(), name
+
+    # decode again with fixed weights, then score the word output from the files
+    dec = root / "dec"
+    assert main(["decode", str(out / "ctc.pt"), str(feat), str(dec), "split=valid", "tune.criterion=none",
+                 "decoder.lm_weight=2.0", "decoder.word_score=0.0", "--text-dir", str(text)]) == 0
+    scores = json.loads((dec / "valid.scores.json").read_text())
+    stamps = [json.loads(x) for x in (dec / "valid.timestamps.jsonl").read_text().splitlines()]
+    assert len(stamps) == 30 and stamps[0]["unit"] == "seconds"
+    assert [w[0] for w in stamps[0]["words"]] == (dec / "valid.words.wrd").read_text().splitlines()[0].split()
+    capsys.readouterr()
+    assert main(["score", str(dec / "valid.words.wrd"), str(feat / "valid.wrd"), "--words",
+                 "--align", str(dec / "wer.txt")]) == 0
+    printed = capsys.readouterr().out
+    assert f"WER {100 * scores['words']['wer']['rate']:.2f}%" in printed
+    assert (dec / "wer.txt").read_text().startswith("# WER")
+
+
+def test_decode_command_with_gan_checkpoint(tmp_path):
+    """An oracle generator (identity conv) on one-hot segments: Viterbi is exact, timestamps from clusters."""
+    import json
+
+    from wav2vec_u.audio.features_io import save_features
+    from wav2vec_u.cli import main
+    from wav2vec_u.config import to_dict
+    from wav2vec_u.models.generator import Generator
+    from wav2vec_u.train.checkpoint import save_checkpoint
+    from wav2vec_u.train.config import GanConfig
+
+    phones = ["<SIL>", "a", "b", "c"]
+    cfg = GanConfig()
+    gen = Generator(len(phones), len(phones), cfg.generator)
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.zero_()
+        conv = [m for m in gen.modules() if isinstance(m, torch.nn.Conv1d)][0]
+        conv.weight[:, :, conv.weight.shape[2] // 2] = 10 * torch.eye(len(phones))
+    ckpt = save_checkpoint(tmp_path / "gan.pt", {"config": to_dict(cfg), "phones": phones, "input_dim": len(phones),
+                                                 "generator": gen.state_dict()})
+    seqs = [[0, 1, 1, 2, 0, 3], [2, 2, 3, 1]]
+    feats = np.concatenate([np.eye(len(phones), dtype=np.float32)[s] for s in seqs])
+    clusters = [np.repeat(np.arange(len(s)), 3) for s in seqs]  # each segment = 3 frames of one cluster
+    save_features(tmp_path / "seg", "valid", feats, [len(s) for s in seqs], clusters=clusters,
+                  meta={"frame_meta": {"frame_rate": 100.0}})
+    (tmp_path / "seg" / "valid.phn").write_text("a b c\nb c a\n")
+    assert main(["decode", str(ckpt), str(tmp_path / "seg"), str(tmp_path / "out"), "words=false"]) == 0
+    assert (tmp_path / "out" / "valid.viterbi.phn").read_text() == "a b c\nb c a\n"
+    scores = json.loads((tmp_path / "out" / "valid.scores.json").read_text())
+    assert scores["viterbi"]["per"]["rate"] == 0.0
+    first = json.loads((tmp_path / "out" / "valid.timestamps.jsonl").read_text().splitlines()[0])
+    assert first["unit"] == "seconds"
+    assert first["phones"][0] == ["a", 0.03, 0.09]  # segments 1-2 = frames 3..9 at 100 Hz
+    assert main(["decode", str(tmp_path / "missing.pt"), str(tmp_path / "seg"), str(tmp_path / "o2")]) == 2

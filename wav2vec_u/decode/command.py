@@ -1,0 +1,316 @@
+"""``w2vu decode``: phones (Viterbi) and words (lexicon + word LM) from a trained model.
+
+    w2vu decode run/gan/best.pt out/segments out/decode --text-dir out/text
+    w2vu decode run/gan/best.pt out/segments out/decode split=test tune.criterion=wer --text-dir out/text
+    w2vu decode run/st/ctc.pt out/frames out/decode_st --text-dir out/text      # a self-trained model
+    w2vu decode run/gan/best.pt out/segments out/decode words=false              # phones only
+
+(``key=value`` overrides go right after the three paths, before any ``--option``.)
+
+The model is a GAN checkpoint (``w2vu train-gan``) or a CTC model (``w2vu self-train``); the
+feature folder must be the kind it was trained on. Outputs in OUTDIR, for split S:
+
+- ``S.viterbi.phn``: greedy phones, one utterance per line;
+- ``S.words.wrd`` / ``S.words.phn``: lexicon + word-LM decoding (when the text folder has
+  ``lexicon.lst`` and ``lm.words.4.bin``/``.arpa``), and the phones of those words;
+- ``S.timestamps.jsonl``: per utterance, phones and words with start/end (seconds when the
+  frame rate is known, else frames);
+- ``S.scores.json``: PER/WER with S/I/D counts when references (``S.phn``/``S.wrd`` in the
+  feature folder or ``--ref-dir``) exist, the phone-LM metric, the tuning table;
+  ``S.*.align``: per-utterance alignments; ``meta.json``: config, input hashes, versions.
+
+LM weight and word score are tuned on the decoded split (or its first ``tune.max_utts``
+utterances) by the label-free criterion of :func:`lexicon_decoder.unsupervised_score`, or by
+WER with ``tune.criterion=wer`` (needs references; tune on a dev split, report on another).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+
+from wav2vec_u.config import add_config_arguments, config_from_args, save_config
+from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, WordLM, load_lexicon, tune
+from wav2vec_u.decode.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.decode.viterbi import viterbi_decode
+from wav2vec_u.io import atomic_write_text, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TuneConfig:
+    criterion: Literal["unsupervised", "wer", "none"] = "unsupervised"  # none: use decoder.* as given
+    lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
+    word_scores: list[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0])
+    max_utts: int = 100         # tune on the first N utterances (0 = all)
+    min_viterbi_per: float = 0.0  # floor of the Viterbi-PER factor (reference default 0)
+
+
+@dataclass
+class DecodeConfig:
+    split: str = "valid"
+    words: bool = True            # also decode words when the text folder has a lexicon and word LM
+    frame_rate: float | None = None  # frames per second for timestamps; None: from the features' meta.json
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    device: str = "cpu"
+
+
+@dataclass
+class AcousticModel:
+    """What decoding needs from a model: logits of one utterance, and the phones indexing them."""
+
+    logits: Callable[[np.ndarray], np.ndarray]
+    phones: list[str]
+    kind: str                  # "gan" or "ctc"
+    subsample: int = 1         # input positions per output position (CTC stride)
+
+
+def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
+    """A GAN checkpoint (generator logits) or a self-trained CTC model (blank offset applied)."""
+    from wav2vec_u.decode.self_train import ctc_logits, is_ctc_checkpoint, load_ctc_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing model checkpoint {path}")
+    if is_ctc_checkpoint(path):
+        model = load_ctc_model(path, device)
+        return AcousticModel(lambda x: ctc_logits(model, x, with_blank_offset=True), list(model.vocab), "ctc",
+                             model.cfg.subsample)
+    from wav2vec_u.train.checkpoint import generator_logits, load_generator
+
+    gen, phones, _ = load_generator(path, device)
+    return AcousticModel(lambda x: generator_logits(gen, x), list(phones), "gan")
+
+
+def load_split(feature_dir: str | Path, split: str) -> tuple[np.ndarray, list[int]]:
+    from wav2vec_u.audio.features_io import load_features
+
+    return load_features(feature_dir, split)
+
+
+def split_utterances(feats: np.ndarray, lengths: list[int]) -> list[np.ndarray]:
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return [np.asarray(feats[offsets[i]: offsets[i + 1]], dtype=np.float32) for i in range(len(lengths))]
+
+
+def read_token_lines(path: Path, n: int | None = None) -> list[list[str]] | None:
+    """Token lists from a ``.phn``/``.wrd`` file, or None if absent; line count checked against n."""
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n") if path.stat().st_size else []
+    if n is not None and len(lines) != n:
+        raise ValueError(f"{path} has {len(lines)} lines but the features have {n} utterances")
+    return [line.split() for line in lines]
+
+
+def frame_rate_of(feature_dir: Path) -> float | None:
+    meta = feature_dir / "meta.json"
+    if not meta.is_file():
+        return None
+    try:
+        m = read_json(meta)
+    except ValueError:
+        return None
+    rate = m.get("frame_rate") or (m.get("frame_meta") or {}).get("frame_rate")
+    return float(rate) if rate else None
+
+
+def segment_spans(feature_dir: Path, split: str, lengths: list[int]) -> list[np.ndarray] | None:
+    """Frame span of every segment, from ``S.cluster`` (merge runs of equal ids, then pooled groups)."""
+    path = feature_dir / f"{split}.cluster"
+    if not path.is_file():
+        return None
+    from wav2vec_u.audio.features_io import read_clusters
+
+    clusters = read_clusters(path)
+    if len(clusters) != len(lengths):
+        log.warning("%s has %d utterances, the features %d: no timestamps in seconds", path, len(clusters), len(lengths))
+        return None
+    out = []
+    for ids, n in zip(clusters, lengths):
+        if len(ids) == 0:
+            out.append(np.zeros((0, 2), dtype=np.int64))
+            continue
+        starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+        runs = np.stack([starts, np.append(starts[1:], len(ids))], axis=1)
+        # mean pooling groups k adjacent runs into one segment (ceil(runs / k) segments)
+        k = next((k for k in range(1, 9) if math.ceil(len(runs) / k) == n), None)
+        if k is None:
+            log.warning("%s: segment counts do not match the cluster runs; timestamps are positions", path)
+            return None
+        out.append(np.stack([runs[::k, 0], np.append(runs[k::k, 0], len(ids))], axis=1))
+    return out
+
+
+def find_word_lm(text_dir: Path) -> Path | None:
+    for name in ("lm.words.4.bin", "lm.words.4.arpa"):
+        if (text_dir / name).is_file():
+            return text_dir / name
+    return None
+
+
+def _phone_lm_metric(hyps, text_dir: Path | None, phones: list[str]) -> dict | None:
+    if text_dir is None:
+        return None
+    try:
+        from wav2vec_u.train.selection import find_phone_lm, lm_score, load_lm
+    except ImportError:
+        return None
+    path = find_phone_lm(text_dir)
+    if path is None:
+        return None
+    s = lm_score(hyps, load_lm(path), [p for p in phones if p not in ("<SIL>",) and not p.startswith("<")])
+    return {"weighted_lm_ppl": s.weighted_ppl, "lm_ppl": s.ppl, "vocab_usage": s.vocab_usage, "phone_lm": str(path)}
+
+
+def _write_lines(path: Path, rows) -> None:
+    atomic_write_text(path, "".join(" ".join(r) + "\n" for r in rows))
+
+
+def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | Path, cfg: DecodeConfig | None = None,
+                 *, text_dir: str | Path | None = None, ref_dir: str | Path | None = None) -> dict:
+    """Decode ``cfg.split`` of ``feature_dir`` with ``checkpoint``; write outputs; return the scores.
+
+    Returned dict: ``viterbi`` ({per, sub, ins, del, ... or None without references; and the
+    phone-LM metric}), ``words`` (None when not decoded; else wer/per dicts, the chosen
+    ``lm_weight``/``word_score`` and the tuning table), ``num_utts``, ``outputs``.
+    """
+    cfg = cfg or DecodeConfig()
+    feature_dir, outdir = Path(feature_dir), Path(outdir)
+    text_dir = Path(text_dir) if text_dir else None
+    ref_dir = Path(ref_dir) if ref_dir else feature_dir
+    split = cfg.split
+    outdir.mkdir(parents=True, exist_ok=True)
+
+    model = load_acoustic_model(checkpoint, cfg.device)
+    feats, lengths = load_split(feature_dir, split)
+    utts = split_utterances(feats, lengths)
+    logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32) for u in utts]
+    frame_rate = cfg.frame_rate or frame_rate_of(feature_dir)
+    spans = segment_spans(feature_dir, split, lengths) if model.kind == "gan" else None
+    if spans is None and model.subsample > 1:
+        spans = [np.stack([np.arange(len(x)) * model.subsample,
+                           np.minimum((np.arange(len(x)) + 1) * model.subsample, n)], axis=1)
+                 for x, n in zip(logits, lengths)]
+    elif spans is None:  # one output per input frame (or segment, when no .cluster file says more)
+        spans = [np.stack([np.arange(n), np.arange(n) + 1], axis=1) for n in lengths]
+    ref_phn = read_token_lines(ref_dir / f"{split}.phn", len(utts))
+    ref_wrd = read_token_lines(ref_dir / f"{split}.wrd", len(utts))
+    ref_phn = [normalize_tokens(r) for r in ref_phn] if ref_phn is not None else None
+    ref_wrd = [normalize_tokens(r, lower=True) for r in ref_wrd] if ref_wrd is not None else None
+
+    vit = [viterbi_decode(x, model.phones, spans=s, frame_rate=frame_rate) for x, s in zip(logits, spans)]
+    vit_phones = [v.tokens for v in vit]
+    _write_lines(outdir / f"{split}.viterbi.phn", vit_phones)
+    result: dict = {"split": split, "num_utts": len(utts), "model": model.kind, "viterbi": {}, "words": None,
+                    "timestamps_unit": vit[0].unit if vit else None}
+    if ref_phn is not None:
+        st = error_rate(ref_phn, vit_phones)
+        result["viterbi"].update(per=st.to_dict())
+        write_alignments(outdir / f"{split}.viterbi.per.align", st, name="PER")
+        log.info("Viterbi %s", st.summary("PER"))
+    lm_metric = _phone_lm_metric(vit_phones, text_dir, model.phones)
+    if lm_metric:
+        result["viterbi"].update(lm_metric)
+
+    words = None
+    lexicon_path = text_dir / "lexicon.lst" if text_dir else None
+    word_lm_path = find_word_lm(text_dir) if text_dir else None
+    if cfg.words and (lexicon_path is None or not lexicon_path.is_file() or word_lm_path is None):
+        log.warning("no word decoding: needs --text-dir with lexicon.lst and lm.words.4.bin/.arpa")
+    elif cfg.words:
+        lm = WordLM(word_lm_path)
+        decoder = LexiconDecoder(model.phones, load_lexicon(lexicon_path), lm, dataclasses.replace(cfg.decoder))
+        tune_info = None
+        if cfg.tune.criterion != "none":
+            n = cfg.tune.max_utts or len(utts)
+            tr = tune(decoder, logits[:n], vit_phones[:n], cfg.tune.lm_weights, cfg.tune.word_scores,
+                      ref_words=ref_wrd[:n] if ref_wrd is not None else None,
+                      ref_phones=ref_phn[:n] if ref_phn is not None else None,
+                      criterion=cfg.tune.criterion, min_viterbi_per=cfg.tune.min_viterbi_per)
+            tune_info = {"criterion": tr.criterion, "utterances": min(n, len(utts)), "table": tr.table}
+            log.info("tuned (%s): lm_weight %.2f word_score %.2f", tr.criterion, tr.lm_weight, tr.word_score)
+        words = [decoder.decode(x, spans=s, frame_rate=frame_rate) for x, s in zip(logits, spans)]
+        _write_lines(outdir / f"{split}.words.wrd", [w.words for w in words])
+        _write_lines(outdir / f"{split}.words.phn", [w.phones for w in words])
+        wres: dict = {"lm_weight": decoder.cfg.lm_weight, "word_score": decoder.cfg.word_score, "tune": tune_info,
+                      "incomplete": sum(not w.complete for w in words), "lexicon": str(lexicon_path),
+                      "word_lm": str(word_lm_path)}
+        if ref_wrd is not None:
+            st = error_rate(ref_wrd, [w.words for w in words])
+            wres["wer"] = st.to_dict()
+            write_alignments(outdir / f"{split}.words.wer.align", st, name="WER")
+            log.info("words %s", st.summary("WER"))
+        if ref_phn is not None:
+            st = error_rate(ref_phn, [w.phones for w in words])
+            wres["per"] = st.to_dict()
+            write_alignments(outdir / f"{split}.words.per.align", st, name="PER")
+            log.info("words (as phones) %s", st.summary("PER"))
+        result["words"] = wres
+
+    rows = []
+    for i, v in enumerate(vit):
+        row = {"utt": i, "unit": v.unit,
+               "phones": [[s.token, round(s.start, 4), round(s.end, 4)] for s in v.segments]}
+        if words is not None:
+            w = words[i]
+            row["words"] = [[s.token, round(s.start, 4), round(s.end, 4)] for s in w.word_segments]
+            row["word_phones"] = [[s.token, round(s.start, 4), round(s.end, 4)] for s in w.phone_segments]
+        rows.append(json.dumps(row, ensure_ascii=False))
+    atomic_write_text(outdir / f"{split}.timestamps.jsonl", "\n".join(rows) + ("\n" if rows else ""))
+    write_json(outdir / f"{split}.scores.json", result)
+    save_config(cfg, outdir / "decode.yaml")
+
+    from wav2vec_u.tracking import provenance
+
+    inputs = {str(checkpoint): sha256_file(checkpoint), f"{split}.lengths": sha256_file(feature_dir / f"{split}.lengths")}
+    for p in (lexicon_path, word_lm_path):
+        if p is not None and p.is_file():
+            inputs[str(p)] = sha256_file(p)
+    write_json(outdir / "meta.json", {"stage": "decode", **provenance(cfg, None, inputs)})
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="GAN checkpoint (train-gan) or CTC model (self-train)")
+    parser.add_argument("features", type=Path, help="feature folder the model reads ({split}.npy + .lengths)")
+    parser.add_argument("outdir", type=Path, help="folder for the decoded outputs")
+    parser.add_argument("--text-dir", type=Path, help="prepare-text output: lexicon.lst, lm.words.4.bin, lm.phones.4.bin")
+    parser.add_argument("--ref-dir", type=Path, help="folder with {split}.phn / {split}.wrd references "
+                        "(default: the feature folder)")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(DecodeConfig, args)
+    res = decode_split(args.checkpoint, args.features, args.outdir, cfg, text_dir=args.text_dir, ref_dir=args.ref_dir)
+    print(summary_lines(res))
+    print(f"decode: outputs in {args.outdir}")
+    return 0
+
+
+def _pct(d: dict | None, key: str) -> str:
+    if not d or key not in d or d[key] is None or d[key].get("rate") is None:
+        return "n/a"
+    return f"{100 * d[key]['rate']:.2f}%"
+
+
+def summary_lines(res: dict) -> str:
+    lines = [f"{res['split']}: {res['num_utts']} utterances ({res['model']} model)",
+             f"  Viterbi phones: PER {_pct(res['viterbi'], 'per')}"
+             + (f", weighted LM ppl {res['viterbi']['weighted_lm_ppl']:.2f}" if "weighted_lm_ppl" in res["viterbi"] else "")]
+    if res["words"] is not None:
+        w = res["words"]
+        lines.append(f"  lexicon + word LM (lm_weight {w['lm_weight']}, word_score {w['word_score']}): "
+                     f"WER {_pct(w, 'wer')}, PER {_pct(w, 'per')}")
+    return "\n".join(lines)
