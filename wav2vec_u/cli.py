@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv is not None:
         sys.argv = ["w2vu", *argv]
     parser, modules = build_parser()
-    args = parser.parse_args(sys.argv[1:])
+    args, extra = parser.parse_known_args(sys.argv[1:])
+    # argparse gives a trailing ``nargs="*"`` positional nothing once an option came between
+    # it and the other positionals: ``key=value`` overrides after the options land here
+    if extra and isinstance(getattr(args, "overrides", None), list) and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 0
