@@ -28,6 +28,7 @@ class ToySplit:
     feats: np.ndarray  # (N, dim) float32, utterances concatenated
     lengths: list[int]  # segments per utterance
     refs: list[list[str]]  # phones per utterance
+    labels: np.ndarray  # (N,) phone id of every segment (the toy's own alignment; never given to the GAN)
 
 
 @dataclass
@@ -72,12 +73,14 @@ def make_toy(num_phones: int = 20, dim: int = 32, noise: float = 0.5, num_train:
     text = [s for s in sents[num_train + num_valid:] if tuple(s) not in seen][:num_text]
 
     def emit(sentences: list[list[int]]) -> ToySplit:
-        rows, lengths = [], []
+        rows, lengths, labels = [], [], []
         for s in sentences:
             ids = [p for p in s for _ in range(2 if rng.random() < repeat_prob else 1)]
             rows.append(means[ids] + noise * rng.normal(size=(len(ids), dim)).astype(np.float32))
             lengths.append(len(ids))
-        return ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences])
+            labels.extend(ids)
+        return ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences],
+                        np.asarray(labels, dtype=np.int64))
 
     return Toy(phones, emit(audio[:num_train]), emit(audio[num_train:]), [[phones[p] for p in s] for s in text])
 
