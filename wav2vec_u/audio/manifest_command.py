@@ -1,0 +1,233 @@
+"""``w2vu manifest``: a fairseq manifest for a folder of audio, converted to 16 kHz mono where needed.
+
+    w2vu manifest /data/my_corpus out/manifest valid_percent=0.05 min_seconds=1.0
+
+Walks ``SRC`` recursively for the configured extensions (whatever soundfile reads: wav, flac,
+ogg, mp3, ...) and checks every file. Good files go into ``train.tsv`` (and ``valid.tsv``
+when ``valid_percent > 0``, a seeded split as in fairseq's ``wav2vec_manifest.py``). Bad files
+are listed in ``skipped.tsv`` (``path<TAB>reason<TAB>detail``) with one of the reasons
+
+- ``unreadable``  soundfile cannot decode it (corrupt, truncated, not audio)
+- ``empty``       zero bytes or zero samples
+- ``too_short``   shorter than ``min_seconds``
+- ``silent``      peak amplitude below ``silence_peak``
+
+Stereo (or more channels) is mixed down with a logged warning, other rates are resampled.
+With ``copy_audio=as_needed`` the manifest points into ``SRC`` when every good file is already
+16 kHz mono WAV; otherwise (and always with ``copy_audio=always``) 16 kHz mono PCM-16 copies
+are written under ``OUTDIR/audio/`` with the same relative paths. ``SRC`` is never modified.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ManifestConfig:
+    extensions: list[str] = field(default_factory=lambda: ["wav", "flac", "ogg", "mp3"])
+    min_seconds: float = 0.5          # shorter files give too few frames to be worth keeping
+    silence_peak: float = 0.001       # peak |x| below this (-60 dBFS) counts as silent
+    copy_audio: Literal["always", "as_needed"] = "as_needed"
+    valid_percent: float = 0.0        # fraction (0-1) of files drawn into valid.tsv
+    seed: int = 1
+
+
+@dataclass
+class FileCheck:
+    rel: str
+    ok: bool
+    reason: str = ""
+    detail: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    frames: int = 0
+    subtype: str = ""
+    format: str = ""
+
+    @property
+    def needs_conversion(self) -> bool:
+        return not (self.format == "WAV" and self.sample_rate == 16000 and self.channels == 1 and self.subtype == "PCM_16")
+
+
+def find_audio(src: Path, extensions: list[str], exclude: Path | None = None) -> list[Path]:
+    exts = {"." + e.lower().lstrip(".") for e in extensions}
+    out = []
+    for p in sorted(src.rglob("*")):
+        if exclude is not None and (p == exclude or exclude in p.parents):
+            continue
+        if p.is_file() and p.suffix.lower() in exts:
+            out.append(p)
+    return out
+
+
+def check_file(path: Path, rel: str, cfg: ManifestConfig) -> tuple[FileCheck, np.ndarray | None]:
+    """Decode one file; (check, mono float32 samples at the file's rate) or (check with reason, None)."""
+    import soundfile as sf
+
+    if path.stat().st_size == 0:
+        return FileCheck(rel, False, "empty", "0 bytes"), None
+    try:
+        info = sf.info(str(path))
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile errors come as LibsndfileError/RuntimeError/TypeError
+        return FileCheck(rel, False, "unreadable", str(exc).replace("\t", " ").replace("\n", " ")), None
+    chk = FileCheck(rel, True, sample_rate=int(sr), channels=int(data.shape[1]), frames=int(data.shape[0]),
+                    subtype=str(info.subtype), format=str(info.format))
+    if data.shape[0] == 0:
+        chk.ok, chk.reason, chk.detail = False, "empty", "0 samples"
+        return chk, None
+    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    seconds = data.shape[0] / sr
+    if seconds < cfg.min_seconds:
+        chk.ok, chk.reason, chk.detail = False, "too_short", f"{seconds:.3f} s < min_seconds={cfg.min_seconds}"
+        return chk, None
+    peak = float(np.abs(wav).max())
+    if peak < cfg.silence_peak:
+        chk.ok, chk.reason, chk.detail = False, "silent", f"peak {peak:.2e} < silence_peak={cfg.silence_peak}"
+        return chk, None
+    return chk, wav
+
+
+def output_names(rels: list[str]) -> dict[str, str]:
+    """Name of each file's 16 kHz WAV copy: ``a/b.flac`` -> ``a/b.wav``, or ``a/b.flac.wav``
+    when ``a/b.wav`` exists too (a WAV source keeps its own name)."""
+    taken = {r for r in rels if r.lower().endswith(".wav")}
+    names = {}
+    for rel in rels:
+        if rel.lower().endswith(".wav"):
+            names[rel] = rel
+            continue
+        name = str(Path(rel).with_suffix(".wav"))
+        names[rel] = rel + ".wav" if name in taken else name
+        taken.add(names[rel])
+    return names
+
+
+def split_valid(n: int, valid_percent: float, seed: int) -> np.ndarray:
+    """Boolean mask of the files drawn into valid (seeded, as fairseq's wav2vec_manifest.py)."""
+    rng = np.random.default_rng(seed)
+    return rng.random(n) < valid_percent
+
+
+def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Check, convert and list the audio under ``src``; returns a summary (also written to meta.json)."""
+    from tqdm import tqdm
+
+    from wav2vec_u.audio.io import SAMPLE_RATE, resample, write_wav
+    from wav2vec_u.audio.manifest import write_manifest
+    from wav2vec_u.io import atomic_write_text
+
+    cfg = cfg or ManifestConfig()
+    src, outdir = Path(src).resolve(), Path(outdir).resolve()
+    if not src.is_dir():
+        raise FileNotFoundError(f"audio folder not found: {src}")
+    if outdir == src:
+        raise ValueError(f"output folder {outdir} is the source folder: choose another (the source is never modified)")
+    if not 0.0 <= cfg.valid_percent < 1.0:
+        raise ValueError(f"valid_percent must be in [0, 1), got {cfg.valid_percent}")
+    files = find_audio(src, cfg.extensions, exclude=outdir)
+    if not files:
+        raise ValueError(f"no audio files ({', '.join(cfg.extensions)}) under {src}")
+
+    checks: list[FileCheck] = []
+    for path in tqdm(files, desc="check", unit="file", disable=not progress):
+        chk, _ = check_file(path, str(path.relative_to(src)), cfg)
+        checks.append(chk)
+    good = [c for c in checks if c.ok]
+    in_place = cfg.copy_audio == "as_needed" and not any(c.needs_conversion for c in good)
+    root = src if in_place else outdir / "audio"
+    entries: list[tuple[str, int]] = []
+    names = output_names([c.rel for c in good])
+    converted = 0
+    for chk in tqdm(good, desc="convert" if not in_place else "list", unit="file", disable=not progress or in_place):
+        if in_place:
+            entries.append((chk.rel, chk.frames))
+            continue
+        _, wav = check_file(src / chk.rel, chk.rel, cfg)
+        assert wav is not None
+        if chk.channels > 1:
+            log.warning("%s: %d channels mixed down to mono", chk.rel, chk.channels)
+        if chk.sample_rate != SAMPLE_RATE:
+            log.info("%s: resampled %d Hz -> %d Hz", chk.rel, chk.sample_rate, SAMPLE_RATE)
+        wav = resample(wav, chk.sample_rate, SAMPLE_RATE)
+        name = names[chk.rel]
+        write_wav(root / name, wav, SAMPLE_RATE)
+        converted += chk.needs_conversion
+        entries.append((name, len(wav)))
+
+    if not entries:
+        reasons = ", ".join(sorted({c.reason for c in checks}))
+        raise ValueError(f"no usable audio under {src}: every file was skipped ({reasons}); see the log")
+    mask = split_valid(len(entries), cfg.valid_percent, cfg.seed)
+    write_manifest(outdir / "train.tsv", root, [e for e, v in zip(entries, mask) if not v])
+    if cfg.valid_percent > 0:
+        write_manifest(outdir / "valid.tsv", root, [e for e, v in zip(entries, mask) if v])
+    skipped = [c for c in checks if not c.ok]
+    atomic_write_text(outdir / "skipped.tsv", "path\treason\tdetail\n" +
+                      "".join(f"{c.rel}\t{c.reason}\t{c.detail}\n" for c in skipped))
+    for c in skipped:
+        log.warning("skipped %s: %s (%s)", c.rel, c.reason, c.detail)
+    reasons: dict[str, int] = {}
+    for c in skipped:
+        reasons[c.reason] = reasons.get(c.reason, 0) + 1
+    return {"source": str(src), "root": str(root), "in_place": in_place, "files": len(checks), "kept": len(entries),
+            "train": int((~mask).sum()), "valid": int(mask.sum()), "converted": converted, "skipped": reasons,
+            "stereo_mixed_down": sum(c.channels > 1 for c in good),
+            "hours": round(sum(n for _, n in entries) / SAMPLE_RATE / 3600, 4)}
+
+
+def source_listing(src: Path, cfg: ManifestConfig, exclude: Path) -> list[list[Any]]:
+    """(relative path, size, mtime) of every candidate file: the stage's input fingerprint."""
+    return [[str(p.relative_to(src)), p.stat().st_size, p.stat().st_mtime_ns]
+            for p in find_audio(src, cfg.extensions, exclude=exclude)]
+
+
+def add_arguments(parser) -> None:
+    from wav2vec_u.config import add_config_arguments, add_tracking_arguments
+
+    parser.add_argument("src", type=Path, help="folder of audio files (searched recursively)")
+    parser.add_argument("outdir", type=Path, help="output folder: train.tsv [valid.tsv], skipped.tsv, audio/")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")
+    add_config_arguments(parser)
+    add_tracking_arguments(parser)
+
+
+def run(args) -> int:
+    from wav2vec_u.config import config_from_args, save_config, to_dict
+    from wav2vec_u.io import write_json
+    from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
+    from wav2vec_u.tracking import Tracker, provenance
+
+    cfg = config_from_args(ManifestConfig, args)
+    src, outdir = args.src.resolve(), args.outdir.resolve()
+    if not src.is_dir():
+        raise FileNotFoundError(f"audio folder not found: {src}")
+    fp = fingerprint({"config": to_dict(cfg), "src": str(src), "files": source_listing(src, cfg, outdir)})
+    outputs = ["train.tsv", "skipped.tsv", "meta.json"] + (["valid.tsv"] if cfg.valid_percent > 0 else [])
+    if not args.force and is_current(outdir, fp, outputs):
+        log.info("manifest: %s is up to date (same files and config); --force recomputes", outdir)
+        return 0
+    outdir.mkdir(parents=True, exist_ok=True)
+    invalidate(outdir)
+    save_config(cfg, outdir / "config.yaml")
+    with Tracker(outdir, "manifest", config=cfg, seed=cfg.seed, wandb=args.wandb) as tracker:
+        summary = make_manifest(src, outdir, cfg, progress=args.progress)
+        tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        meta = provenance(cfg, cfg.seed, {"source": str(src)})
+        meta["summary"] = summary
+        write_json(outdir / "meta.json", meta)
+        log.info("manifest: %d of %d files kept (%.3f h), %d converted, skipped %s; root %s",
+                 summary["kept"], summary["files"], summary["hours"], summary["converted"], summary["skipped"] or "none",
+                 summary["root"])
+    mark_done(outdir, fp, outputs)
+    return 0
