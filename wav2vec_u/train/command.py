@@ -97,7 +97,9 @@ def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
 
         dist.barrier()
         dist.destroy_process_group()
+    checksum = float(sum(p.detach().double().sum() for p in trainer.gan.parameters()))  # equal on every rank
     return {"status": result.status, "step": result.step, "best_weighted_lm_ppl": result.best_metric,
+            "param_checksum": checksum, "rank": rank, "world_size": world,
             **{k: v for k, v in result.last_metrics.items() if isinstance(v, (int, float))}}
 
 
