@@ -14,6 +14,7 @@ gets a small margin, because rVAD's 10 ms frames clip the weak onsets of fricati
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ class VadConfig:
     frame_length_s: float = 0.025        # 25 ms windows (rVAD default)
     # energy detector (method=energy) and edge trimming
     energy_threshold_db: float = 40.0    # frames this far below the loudest frame are silence
+    energy_floor_db: float = -70.0       # and frames below this level (dBFS RMS) always are
     # post-processing (both methods)
     margin_s: float = 0.05               # speech kept on each side of a detected segment
     min_speech_s: float = 0.05           # shorter detections are dropped (clicks)
@@ -47,12 +49,13 @@ def _frame_rms_db(wav: np.ndarray, sr: int, frame_s: float = 0.01) -> tuple[np.n
     return 20 * np.log10(rms), hop
 
 
-def energy_labels(wav: np.ndarray, sr: int, threshold_db: float = 40.0, frame_s: float = 0.01) -> tuple[np.ndarray, int]:
-    """Per 10 ms frame: True where the frame's RMS is within ``threshold_db`` of the loudest frame."""
+def energy_labels(wav: np.ndarray, sr: int, threshold_db: float = 40.0, frame_s: float = 0.01,
+                  floor_db: float = -70.0) -> tuple[np.ndarray, int]:
+    """Per frame: True where the RMS is within ``threshold_db`` of the loudest frame and above ``floor_db``."""
     db, hop = _frame_rms_db(wav, sr, frame_s)
     if db.size == 0:
         return np.zeros(0, bool), hop
-    return db > db.max() - threshold_db, hop
+    return (db > db.max() - threshold_db) & (db > floor_db), hop
 
 
 def trim_edges(wav: np.ndarray, sr: int, threshold_db: float = 40.0, margin_s: float = 0.05) -> tuple[int, int]:
@@ -74,7 +77,9 @@ def rvad_labels(wav: np.ndarray, sr: int, cfg: VadConfig) -> tuple[np.ndarray, i
         return np.zeros(0, bool), shift
     vad = rVADfast(window_duration=cfg.frame_length_s, shift_duration=cfg.frame_shift_s,
                    vad_threshold=cfg.vad_threshold)
-    labels, _ = vad(wav.astype(np.float64), sr)
+    with warnings.catch_warnings():  # digital silence makes rVADfast take nanmax of all-NaN blocks
+        warnings.simplefilter("ignore", RuntimeWarning)
+        labels, _ = vad(wav.astype(np.float64), sr)
     return np.asarray(labels).astype(bool).ravel(), shift
 
 
@@ -91,7 +96,7 @@ def speech_segments(wav: np.ndarray, sr: int, cfg: VadConfig | None = None) -> l
     if cfg.method == "rvad":
         labels, hop = rvad_labels(wav, sr, cfg)
     else:
-        labels, hop = energy_labels(wav, sr, cfg.energy_threshold_db, cfg.frame_shift_s)
+        labels, hop = energy_labels(wav, sr, cfg.energy_threshold_db, cfg.frame_shift_s, cfg.energy_floor_db)
     min_frames = cfg.min_speech_s * sr / hop
     margin = int(round(cfg.margin_s * sr))
     segs = []

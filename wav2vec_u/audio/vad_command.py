@@ -1,0 +1,176 @@
+"""``w2vu vad``: remove non-speech from the audio of a manifest, writing new audio and manifest.
+
+    w2vu vad out/synth/train.tsv out/vad                 # one manifest
+    w2vu vad out/synth out/vad method=energy             # every *.tsv in the folder
+
+For each utterance the speech regions are found (rVAD by default, see
+:mod:`wav2vec_u.audio.vad`), leading/trailing non-speech is cut and long inner pauses are
+shortened; the result is written as 16 kHz mono PCM-16 under ``OUTDIR/audio/<split>/`` with
+a manifest ``OUTDIR/<split>.tsv`` (root = ``OUTDIR/audio/<split>``), the kept regions per
+utterance in ``OUTDIR/<split>.vad.jsonl`` and files without any detected speech in
+``OUTDIR/skipped.tsv``. Line-aligned labels beside the manifest (``<split>.phn``, ``.wrd``,
+``.ltr``) are copied for the kept utterances, so a labelled corpus stays labelled.
+Phone timings are not copied: cutting pauses moves them.
+
+wav2vec-U removes every non-speech frame (fairseq ``remove_silence.py``); set
+``margin_s=0 max_pause_s=0 keep_pause_s=0`` to do the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wav2vec_u.audio.vad import VadConfig
+
+log = logging.getLogger(__name__)
+
+LABEL_SUFFIXES = (".phn", ".wrd", ".ltr")
+
+
+@dataclass
+class VadCommandConfig:
+    vad: VadConfig = field(default_factory=VadConfig)
+    min_seconds: float = 0.2        # outputs shorter than this (after VAD) are skipped
+    workers: int = 2
+
+
+def _process(job: tuple[str, str, str, dict]) -> dict[str, Any]:
+    from wav2vec_u.audio.io import SAMPLE_RATE, AudioError, load_16k, write_wav
+    from wav2vec_u.audio.vad import VadConfig, remove_silence
+
+    src, dst, rel, cfg = job
+    try:
+        wav = load_16k(src)
+    except (AudioError, FileNotFoundError) as exc:
+        return {"rel": rel, "ok": False, "reason": "unreadable", "detail": str(exc)}
+    out, kept = remove_silence(wav, SAMPLE_RATE, VadConfig(**cfg["vad"]))
+    if len(out) < cfg["min_seconds"] * SAMPLE_RATE:
+        reason = "no_speech" if not kept else "too_short"
+        return {"rel": rel, "ok": False, "reason": reason, "detail": f"{len(out) / SAMPLE_RATE:.3f} s of speech"}
+    write_wav(dst, out, SAMPLE_RATE)
+    return {"rel": rel, "ok": True, "num_samples": int(len(out)), "in_samples": int(len(wav)),
+            "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept]}
+
+
+def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """VAD every utterance of ``manifest``; writes OUTDIR/<split>.tsv etc. Returns a summary."""
+    from tqdm import tqdm
+
+    from wav2vec_u.audio.io import SAMPLE_RATE
+    from wav2vec_u.audio.manifest import read_manifest, write_manifest
+    from wav2vec_u.config import to_dict
+    from wav2vec_u.io import atomic_write_text
+
+    cfg = cfg or VadCommandConfig()
+    manifest, outdir = Path(manifest), Path(outdir)
+    split = manifest.stem
+    root, entries = read_manifest(manifest)
+    if not entries:
+        raise ValueError(f"manifest {manifest} lists no audio")
+    audio_root = (outdir / "audio" / split).resolve()
+    out_names = [str(Path(rel).with_suffix(".wav")) for rel, _ in entries]
+    plain_cfg = to_dict(cfg)
+    jobs = [(str(root / rel), str(audio_root / name), rel, plain_cfg) for (rel, _), name in zip(entries, out_names)]
+    if cfg.workers > 1 and len(jobs) > 1:
+        ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(min(cfg.workers, len(jobs))) as pool:
+            results = list(tqdm(pool.imap(_process, jobs, chunksize=4), total=len(jobs), desc=f"vad {split}",
+                                unit="utt", disable=not progress))
+    else:
+        results = [_process(j) for j in tqdm(jobs, desc=f"vad {split}", unit="utt", disable=not progress)]
+
+    kept_idx = [i for i, r in enumerate(results) if r["ok"]]
+    if not kept_idx:
+        raise ValueError(f"{manifest}: no speech found in any file (VAD settings: {plain_cfg['vad']})")
+    write_manifest(outdir / f"{split}.tsv", audio_root, [(out_names[i], results[i]["num_samples"]) for i in kept_idx])
+    atomic_write_text(outdir / f"{split}.vad.jsonl", "".join(
+        json.dumps({"path": out_names[i], "source": entries[i][0], "in_seconds": results[i]["in_samples"] / SAMPLE_RATE,
+                    "out_seconds": results[i]["num_samples"] / SAMPLE_RATE, "kept": results[i]["kept"]}) + "\n"
+        for i in kept_idx))
+    skipped = [r for r in results if not r["ok"]]
+    for r in skipped:
+        log.warning("vad: skipped %s: %s (%s)", r["rel"], r["reason"], r["detail"])
+    copied = []
+    for suffix in LABEL_SUFFIXES:
+        labels = manifest.with_suffix(suffix)
+        if not labels.is_file():
+            continue
+        lines = labels.read_text(encoding="utf-8").splitlines()
+        if len(lines) != len(entries):
+            raise ValueError(f"{labels} has {len(lines)} lines but {manifest} lists {len(entries)} files: "
+                             "labels must have one line per utterance")
+        atomic_write_text(outdir / f"{split}{suffix}", "".join(lines[i] + "\n" for i in kept_idx))
+        copied.append(suffix)
+    total_in = sum(r["in_samples"] for r in results if r["ok"]) / SAMPLE_RATE
+    total_out = sum(r["num_samples"] for r in results if r["ok"]) / SAMPLE_RATE
+    return {"split": split, "files": len(entries), "kept": len(kept_idx), "skipped": skipped,
+            "seconds_in": round(total_in, 2), "seconds_out": round(total_out, 2), "labels_copied": copied}
+
+
+def _manifests(path: Path) -> list[Path]:
+    if path.is_dir():
+        found = sorted(path.glob("*.tsv"))
+        manifests = [p for p in found if p.name != "skipped.tsv"]
+        if not manifests:
+            raise FileNotFoundError(f"no manifest (*.tsv) in {path}")
+        return manifests
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}")
+    return [path]
+
+
+def add_arguments(parser) -> None:
+    from wav2vec_u.config import add_config_arguments, add_tracking_arguments
+
+    parser.add_argument("manifest", type=Path, help="a manifest (train.tsv) or a folder: every *.tsv in it")
+    parser.add_argument("outdir", type=Path, help="output folder: <split>.tsv, audio/<split>/, <split>.vad.jsonl")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")
+    add_config_arguments(parser)
+    add_tracking_arguments(parser)
+
+
+def run(args) -> int:
+    from wav2vec_u.config import config_from_args, save_config, to_dict
+    from wav2vec_u.io import atomic_write_text, write_json
+    from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
+    from wav2vec_u.tracking import Tracker, provenance
+
+    cfg = config_from_args(VadCommandConfig, args)
+    manifests = _manifests(args.manifest)
+    outdir: Path = args.outdir
+    inputs = [m for m in manifests] + [m.with_suffix(s) for m in manifests for s in LABEL_SUFFIXES
+                                       if m.with_suffix(s).is_file()]
+    fp = fingerprint({"config": to_dict(cfg), "version": 1}, inputs=inputs)
+    outputs = [m.name for m in manifests] + ["skipped.tsv", "meta.json"]
+    if not args.force and is_current(outdir, fp, outputs):
+        log.info("vad: %s is up to date (same manifests and config); --force recomputes", outdir)
+        return 0
+    outdir.mkdir(parents=True, exist_ok=True)
+    invalidate(outdir)
+    save_config(cfg, outdir / "config.yaml")
+    from wav2vec_u.io import sha256_file
+
+    with Tracker(outdir, "vad", config=cfg, inputs={str(m): sha256_file(m) for m in manifests},
+                 wandb=args.wandb) as tracker:
+        summaries = []
+        for m in manifests:
+            s = vad_manifest(m, outdir, cfg, progress=args.progress)
+            summaries.append(s)
+            tracker.log({f"{s['split']}_seconds_in": s["seconds_in"], f"{s['split']}_seconds_out": s["seconds_out"],
+                         f"{s['split']}_kept": s["kept"], f"{s['split']}_skipped": len(s["skipped"])})
+            log.info("vad %s: %d of %d files kept, %.1f s -> %.1f s of audio", s["split"], s["kept"], s["files"],
+                     s["seconds_in"], s["seconds_out"])
+        atomic_write_text(outdir / "skipped.tsv", "split\tpath\treason\tdetail\n" + "".join(
+            f"{s['split']}\t{r['rel']}\t{r['reason']}\t{r['detail']}\n" for s in summaries for r in s["skipped"]))
+        meta = provenance(cfg, None, {str(m): sha256_file(m) for m in manifests})
+        meta["summary"] = [{k: (len(v) if k == "skipped" else v) for k, v in s.items()} for s in summaries]
+        write_json(outdir / "meta.json", meta)
+    mark_done(outdir, fp, outputs)
+    return 0
