@@ -71,7 +71,7 @@ class SynthConfig:
     seed: int = 1
     workers: int = 2
     batch_size: int = 16                       # utterances per fresh synthesis process
-    backend: Literal["auto", "library", "cli"] = "auto"  # library gives phone timings; cli does not
+    backend: Literal["auto", "library", "cli"] = "auto"  # library gives phone timings; the cli program does not
     trim_threshold_db: float = 40.0            # edge frames this far below the loudest are silence
     trim_margin_s: float = 0.03                # silence kept before the first/after the last speech frame
     voice: VoiceConfig = field(default_factory=VoiceConfig)
@@ -286,7 +286,9 @@ def synthesize_corpus(sentences_path: str | Path, outdir: str | Path, cfg: Synth
             records.append({"id": u["id"], "path": u["path"], "num_samples": r["num_samples"],
                             "duration": round(r["num_samples"] / SAMPLE_RATE, 4), "text": u["text"],
                             "voice": u["voice"], "variant": u["variant"], "rate": u["rate"], "pitch": u["pitch"],
-                            "pitch_range": u["pitch_range"], "engine": r["engine"], "phones": u["phones"],
+                            # the espeak-ng program has no pitch-range option: only the library applies it
+                            "pitch_range": u["pitch_range"] if r["engine"] == "library" else None,
+                            "engine": r["engine"], "phones": u["phones"],
                             "timings": times, "timing_status": status, "timing_coverage": round(coverage, 4),
                             "espeak_phones": None if r["spans"] is None else [s[0] for s in r["spans"]]})
         write_manifest(outdir / f"{split}.tsv", outdir, entries)
