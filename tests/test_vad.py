@@ -100,7 +100,7 @@ def test_vad_command(tmp_path, capsys):
     args = ["vad", str(src), str(out), "--no-progress", "--no-wandb", "vad.margin_s=0.05", "workers=2"]
     assert main(args) == 0
     root, got = read_manifest(out / "train.tsv")
-    assert [r for r, _ in got] == ["audio/u0.wav", "audio/u1.wav", "audio/u2.wav"]
+    assert [r for r, _ in got] == ["u0.wav", "u1.wav", "u2.wav"] and root == (out / "audio" / "train").resolve()
     for (rel, n), length in zip(got, lengths):
         assert sf.info(str(root / rel)).frames == n
         assert abs(n / SR - (length + 0.1)) < TOLERANCE_S
@@ -108,6 +108,10 @@ def test_vad_command(tmp_path, capsys):
     assert "audio/quiet.flac\tno_speech" in (out / "skipped.tsv").read_text()
     rec = json.loads((out / "train.vad.jsonl").read_text().splitlines()[0])
     assert rec["source"] == "audio/u0.flac" and rec["kept"]
+    from wav2vec_u.audio.vad_command import output_names
+
+    assert output_names(["a/x/1.flac", "a/y/2.wav"]) == ["x/1.wav", "y/2.wav"]
+    assert output_names(["1.flac", "a/2.wav"]) == ["1.wav", "a/2.wav"]
     stamp = (out / "train.tsv").stat().st_mtime_ns
     assert main(args) == 0 and (out / "train.tsv").stat().st_mtime_ns == stamp
     assert main(["vad", str(tmp_path / "none.tsv"), str(out)]) == 2

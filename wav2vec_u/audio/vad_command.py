@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,15 @@ def _process(job: tuple[str, str, str, dict]) -> dict[str, Any]:
             "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept]}
 
 
+def output_names(rels: list[str]) -> list[str]:
+    """WAV names under ``audio/<split>/``: the relative paths without their shared leading folders
+    (``audio/train/u1.flac`` -> ``u1.wav``), so the output does not nest ``audio/train`` twice."""
+    parents = [Path(r).parent for r in rels]
+    common = Path(os.path.commonpath([str(p) for p in parents])) if all(str(p) != "." for p in parents) else Path(".")
+    return [str(Path(r).relative_to(common).with_suffix(".wav")) if str(common) != "." else str(Path(r).with_suffix(".wav"))
+            for r in rels]
+
+
 def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """VAD every utterance of ``manifest``; writes OUTDIR/<split>.tsv etc. Returns a summary."""
@@ -74,7 +84,7 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
     if not entries:
         raise ValueError(f"manifest {manifest} lists no audio")
     audio_root = (outdir / "audio" / split).resolve()
-    out_names = [str(Path(rel).with_suffix(".wav")) for rel, _ in entries]
+    out_names = output_names([rel for rel, _ in entries])
     plain_cfg = to_dict(cfg)
     jobs = [(str(root / rel), str(audio_root / name), rel, plain_cfg) for (rel, _), name in zip(entries, out_names)]
     if cfg.workers > 1 and len(jobs) > 1:
