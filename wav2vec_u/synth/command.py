@@ -41,6 +41,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
     from wav2vec_u.synth.corpus import SynthConfig, output_files, synthesize_corpus
+    from wav2vec_u.synth.espeak import EspeakError
     from wav2vec_u.text.phonemize import espeak_version
     from wav2vec_u.tracking import Tracker
 
@@ -58,7 +59,10 @@ def run(args) -> int:
     save_config(cfg, outdir / "config.yaml")
     with Tracker(outdir, "synth", config=cfg, seed=cfg.seed, inputs={str(args.sentences): sha256_file(args.sentences)},
                  wandb=args.wandb) as tracker:
-        summary = synthesize_corpus(args.sentences, outdir, cfg, progress=args.progress)
+        try:
+            summary = synthesize_corpus(args.sentences, outdir, cfg, progress=args.progress)
+        except EspeakError as exc:  # missing espeak-ng or an unknown voice: one line, not a traceback
+            raise ValueError(str(exc)) from None
         tracker.log({"train_hours": summary["hours"]["train"], "valid_hours": summary["hours"]["valid"],
                      "num_unpaired": summary["num_unpaired"], "seconds": summary["seconds"]})
         log.info("synth: %d train + %d valid utterances (%.2f + %.2f min), %d unpaired sentences, timings %s, "

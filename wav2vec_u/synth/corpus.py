@@ -190,7 +190,7 @@ def _synth_batch(job: dict[str, Any]) -> list[dict[str, Any]]:
         start, end = trim_edges(wav, SAMPLE_RATE, job["trim_db"], job["trim_margin"])
         wav = wav[start:end]
         if wav.size == 0 or np.abs(wav).max() == 0:
-            raise RuntimeError(f"espeak-ng produced no audio for {utt['text']!r} with voice {utt['voice']}")
+            raise espeak.EspeakError(f"espeak-ng produced no audio for {utt['text']!r} with voice {utt['voice']}")
         write_wav(Path(job["outdir"]) / utt["path"], wav, SAMPLE_RATE)
         spans = None
         if out.phonemes is not None:
