@@ -5,7 +5,7 @@ Each subcommand lives in its own module, which defines ``add_arguments(parser)``
 is instant and a missing optional dependency breaks only the command that needs it::
 
     w2vu --help
-    w2vu synth data/sentences/en.txt out/synth --lang en-us --num-utts 200
+    w2vu synth data/sentences/en.txt out/synth --lang en-us --num-train 200
 """
 
 from __future__ import annotations
