@@ -223,3 +223,15 @@ def test_decode_command_with_gan_checkpoint(tmp_path):
     assert first["unit"] == "seconds"
     assert first["phones"][0] == ["a", 0.03, 0.09]  # segments 1-2 = frames 3..9 at 100 Hz
     assert main(["decode", str(tmp_path / "missing.pt"), str(tmp_path / "seg"), str(tmp_path / "o2")]) == 2
+
+
+def test_shipped_configs_match_the_defaults():
+    from pathlib import Path
+
+    from wav2vec_u.config import load_config
+    from wav2vec_u.decode.command import DecodeConfig
+    from wav2vec_u.decode.self_train_command import SelfTrainRunConfig
+
+    root = Path(__file__).resolve().parent.parent / "configs" / "decode"
+    assert load_config(DecodeConfig, root / "decode.yaml") == DecodeConfig()
+    assert load_config(SelfTrainRunConfig, root / "self_train.yaml") == SelfTrainRunConfig()

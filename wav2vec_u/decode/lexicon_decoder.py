@@ -56,7 +56,8 @@ LN10 = math.log(10.0)
 @dataclass
 class DecoderConfig:
     beam: int = 50                 # partial paths kept per position
-    token_beam: int = 8            # new phones tried per position: the k most likely there
+    token_beam: int = 8            # new phones tried per position: the k most likely there...
+    token_threshold: float = 10.0  # ...and only those within this many nats of the position's best
     beam_threshold: float = 25.0   # drop paths this far (nats) below the best one
     lm_weight: float = 2.0         # multiplies ln P_LM(words); tuned by `tune`
     word_score: float = -1.0       # added per word (negative = insertion penalty); tuned by `tune`
@@ -240,7 +241,8 @@ class LexiconDecoder:
                 if old is None or score > old[0]:
                     new[key] = [score, am, wstart, hist]
 
-            cand = [q for q in top[t].tolist() if q != sil and row[q] > -math.inf]
+            floor = max(row.max() - cfg.token_threshold, -math.inf)
+            cand = [q for q in top[t].tolist() if q != sil and row[q] > floor]
             for (node, prev, state), (score, am, wstart, hist) in hyps.items():
                 # silence: a pause, never part of a word's spelling
                 s = row[sil]
