@@ -137,3 +137,14 @@ def test_bad_layer_and_bad_file_are_clear_errors(tmp_path):
         FairseqExtractor(tmp_path / "junk.pt", layer=0)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         FairseqExtractor(tmp_path / "missing.pt", layer=0)
+
+
+@pytest.mark.parametrize("dtype,tol", [("float16", 0.05), ("bfloat16", 0.3)])
+def test_half_precision_path(dtype, tol):
+    """fp16/bf16 compute (meant for GPUs; runs on CPU here): float32 out, close to fairseq's fp32
+    (an off-by-one layer would differ by >= 2.5; these tolerances are ~3x the observed error)."""
+    ex = FairseqExtractor(FIXTURES / "large" / "checkpoint.pt", layer=3, dtype=dtype)
+    outs = ex.extract_batch([np.load(FIXTURES / "input.npy"), np.load(FIXTURES / "input_short.npy")])
+    assert outs[0].dtype == np.float32
+    assert _maxdiff(outs[0], np.load(FIXTURES / "large" / "single" / "layer3.npy")) <= tol
+    assert _maxdiff(outs[1], np.load(FIXTURES / "large" / "short" / "layer3.npy")) <= tol
