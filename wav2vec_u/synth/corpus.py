@@ -30,6 +30,7 @@ whatever the number of workers.
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -104,7 +105,7 @@ def split_sentences(sentences: list[str], num_spoken: int, num_unpaired: int, se
             unique[norm] = raw
     pairs = [(raw, norm) for norm, raw in unique.items()]
     need = num_spoken + max(num_unpaired, 0)
-    if len(pairs) < need or len(pairs) < num_spoken:
+    if len(pairs) < need:
         raise ValueError(f"need {need} distinct sentences ({num_spoken} spoken + {max(num_unpaired, 0)} unpaired), "
                          f"the file has {len(pairs)} after normalisation and deduplication")
     order = np.random.default_rng(seed).permutation(len(pairs))
@@ -232,8 +233,6 @@ def output_files() -> list[str]:
 def synthesize_corpus(sentences_path: str | Path, outdir: str | Path, cfg: SynthConfig | None = None,
                       progress: bool = True) -> dict[str, Any]:
     """Synthesise the corpus described in the module docstring; returns a summary (also in meta.json)."""
-    import json
-
     from wav2vec_u.text.phonemize import espeak_version, phonemize
 
     cfg = cfg or SynthConfig()

@@ -86,8 +86,9 @@ class Espeak:
 
     def __new__(cls) -> "Espeak":
         if cls._instance is None:
-            cls._instance = super().__new__(cls)
-            cls._instance._init()
+            engine = super().__new__(cls)
+            engine._init()  # may raise: then no half-initialised instance is kept
+            cls._instance = engine
         return cls._instance
 
     def _init(self) -> None:
