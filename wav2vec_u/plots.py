@@ -119,7 +119,7 @@ def plot_utterance(path: str | Path, wav: np.ndarray, sample_rate: int,
                    hyp_label: str = "predicted (segment times)") -> Path:
     """Waveform with two phone tiers: ``(phone, start_s, end_s)`` per phone."""
     dur = len(wav) / sample_rate
-    fig, (ax_w, ax_t) = plt.subplots(2, 1, figsize=(max(8.0, 1.6 * dur + 3), 4.2), sharex=True,
+    fig, (ax_w, ax_t) = plt.subplots(2, 1, figsize=(max(8.0, 2.4 * dur + 3), 4.2), sharex=True,
                                      gridspec_kw={"height_ratios": [2.2, 1.3]})
     t = np.arange(len(wav)) / sample_rate
     ax_w.plot(t, wav, lw=0.4, color="0.3")

@@ -1,0 +1,577 @@
+"""``w2vu demo``: the whole chain on a synthetic corpus, offline, with baselines and plots.
+
+From the shipped sentences of one language, the demo synthesises speech with espeak-ng,
+phonemises a disjoint set of sentences as the unpaired text, extracts frame features, builds
+segments, trains the generator *without transcripts*, picks the checkpoint *without labels*
+(the phone-LM metric), decodes the held-out audio and only then scores it against the
+reference phones it had held back. The results table puts that PER next to two chance
+baselines and a supervised upper bound on the same features::
+
+    w2vu demo                          # English, runs/demo-en, ~15 min on 2 CPU cores
+    w2vu demo --lang es                # the second shipped language
+    w2vu demo --quick                  # tiny sizes, < 2 min (CI)
+    w2vu demo train.optim.lr_g=1e-3    # any config key; only what depends on it reruns
+
+Every stage writes into its own folder of the run directory and records a fingerprint of its
+options and of its upstream stages' fingerprints (``wav2vec_u.stage``): a rerun with nothing
+changed only reprints the table, and a changed option recomputes that stage and everything
+downstream of it, nothing upstream.
+
+Outputs in ``--out`` (default ``runs/demo-<lang>``, ``runs/demo-<lang>-quick`` with --quick):
+``results.json``, ``results.md``, ``plots/*.png``, ``config.yaml`` and one folder per stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from wav2vec_u.audio.extract import ExtractConfig
+from wav2vec_u.config import ConfigError, load_config, save_config, to_dict
+from wav2vec_u.io import read_json, write_json, atomic_write_text
+from wav2vec_u.report import StageClock, add_row, finish_results, format_console, new_results, write_results
+from wav2vec_u.segments import SegmentsConfig
+from wav2vec_u.stage import STAGE_FILE, fingerprint, invalidate, is_current, mark_done
+from wav2vec_u.synth.corpus import SynthConfig
+from wav2vec_u.train.config import GanConfig
+
+log = logging.getLogger("wav2vec_u.demo")
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO / "configs" / "demo"
+# Shipped languages: demo name -> espeak-ng voice language.
+LANGS = {"en": "en-us", "es": "es"}
+# Bump when a stage's code changes what it writes, so old caches are not trusted.
+STAGE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Config: one section per stage; each stage receives only its own section
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class TextSection:
+    """prepare-text on the unpaired sentences."""
+
+    sil_prob: float = 0.25         # paper Sec. 4: <SIL> between words with probability 0.25
+    min_phone_count: int = 0       # drop rarer phones (reference README 1000 on real corpora)
+    lm_order: int = 4              # METHOD.md: phone and word 4-gram LMs
+    seed: int = 1
+
+
+@dataclass
+class BaselineSection:
+    kmeans_seed: int = 1
+    supervised_epochs: int = 30
+    supervised_lr: float = 2e-3
+    supervised_batch_size: int = 32
+    supervised_max_seconds: float = 180.0
+
+
+@dataclass
+class PlotSection:
+    utterance: int = 0             # which valid utterance to draw over its waveform
+
+
+@dataclass
+class TrainSection:
+    """Which unsupervised method trains the phone recogniser, and its config."""
+
+    method: str = "gan"            # "gan": the wav2vec-U GAN (wav2vec_u.train.trainer)
+    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; label-free choice across runs
+    gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
+
+
+@dataclass
+class DemoConfig:
+    lang: str = "en"
+    sentences: str = ""            # "" = the shipped data/sentences/<lang>.txt
+    threads: int = 1               # torch threads; 1 is fastest for these small models on a busy 2-core CPU
+    corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
+    text: TextSection = field(default_factory=TextSection)
+    features: ExtractConfig = field(default_factory=ExtractConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+    baselines: BaselineSection = field(default_factory=BaselineSection)
+    plots: PlotSection = field(default_factory=PlotSection)
+
+
+def load_demo_config(path: str | Path | None, overrides: list[str]) -> DemoConfig:
+    """DemoConfig from YAML (+ dotted overrides); the nested component configs are typed too."""
+    cfg = load_config(DemoConfig, path, overrides)
+    if cfg.lang not in LANGS:
+        raise ConfigError(f"lang: unknown demo language {cfg.lang!r} (shipped: {', '.join(LANGS)})")
+    # One language setting: the demo's. The synthesiser's voice follows it.
+    cfg.corpus.lang = LANGS[cfg.lang]
+    if not cfg.train.seeds:
+        raise ConfigError("train.seeds: give at least one seed")
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage runner
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Stage:
+    """What one stage of this run is: its folder, fingerprint, whether it was cached."""
+
+    name: str
+    dir: Path
+    fp: str
+    cached: bool = False
+
+
+class Runner:
+    def __init__(self, run_dir: Path, clock: StageClock, force: bool = False):
+        self.run_dir = run_dir
+        self.clock = clock
+        self.force = force
+        self.stages: dict[str, Stage] = {}
+
+    def run(self, name: str, options: Any, upstream: list[str], outputs: list[str],
+            fn: Callable[[Path], Any], inputs: list[Path] = (), fresh: bool = True) -> Stage:
+        """Run ``fn(stage_dir)`` unless the stage's fingerprint and outputs are current.
+
+        ``fresh``: empty the stage folder first (a trainer must not resume from an old config).
+        """
+        outdir = self.run_dir / name
+        fp = fingerprint({"stage": name, "version": STAGE_VERSION, "options": options,
+                          "upstream": [self.stages[u].fp for u in upstream]}, inputs)
+        st = Stage(name, outdir, fp)
+        with self.clock.stage(name) as rec:
+            if not self.force and is_current(outdir, fp, outputs):
+                st.cached = rec["cached"] = True
+                # what the stage cost when it was computed, recorded by mark_done below
+                rec["computed_seconds"] = read_json(outdir / STAGE_FILE).get("seconds")
+                log.info("stage %-10s cached (%s)", name, outdir)
+            else:
+                log.info("stage %-10s running -> %s", name, outdir)
+                t0 = time.perf_counter()
+                if fresh and outdir.exists():
+                    shutil.rmtree(outdir)
+                outdir.mkdir(parents=True, exist_ok=True)
+                invalidate(outdir)
+                fn(outdir)
+                rec["computed_seconds"] = round(time.perf_counter() - t0, 2)
+                mark_done(outdir, fp, outputs, seconds=rec["computed_seconds"])
+        self.stages[name] = st
+        return st
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages (plain functions over folders; each gets its own config section)
+# ---------------------------------------------------------------------------------------------
+
+def sentences_path(cfg: DemoConfig) -> Path:
+    p = Path(cfg.sentences) if cfg.sentences else REPO / "data" / "sentences" / f"{cfg.lang}.txt"
+    if not p.is_file():
+        raise FileNotFoundError(f"sentence file not found: {p} (set sentences=PATH or use a shipped --lang)")
+    return p
+
+
+def stage_corpus(section: SynthConfig, sentences: Path, outdir: Path) -> None:
+    from wav2vec_u.synth.corpus import synthesize_corpus  # noqa: PLC0415
+
+    synthesize_corpus(sentences, outdir, section, progress=False)
+
+
+def stage_text(section: TextSection, lang: str, unpaired: Path, outdir: Path) -> None:
+    from wav2vec_u.text.command import prepare_text  # noqa: PLC0415
+
+    prepare_text(unpaired, outdir, lang=LANGS[lang], sil_prob=section.sil_prob,
+                 min_phone_count=section.min_phone_count, lm_order=section.lm_order, seed=section.seed)
+
+
+def stage_features(section: ExtractConfig, corpus: Path, outdir: Path) -> None:
+    from wav2vec_u.audio.extract import extract_split  # noqa: PLC0415
+
+    for split in ("train", "valid"):
+        extract_split(corpus / f"{split}.tsv", outdir, split, section, progress=False)
+
+
+def stage_segments(section: SegmentsConfig, features: Path, outdir: Path) -> None:
+    from wav2vec_u.segments import make_segments  # noqa: PLC0415
+
+    make_segments(features, outdir, section)
+
+
+def stage_train_gan(gan_cfg: Any, seed: int, segments: Path, text: Path, outdir: Path) -> None:
+    """One GAN run; ``best.pt`` is chosen by the trainer on the phone-LM metric (no labels)."""
+    from wav2vec_u.tracking import Tracker  # noqa: PLC0415
+    from wav2vec_u.train.data import FeatureSet, TextSet, read_dictionary  # noqa: PLC0415
+    from wav2vec_u.train.selection import find_phone_lm, load_lm  # noqa: PLC0415
+    from wav2vec_u.train.trainer import GanTrainer  # noqa: PLC0415
+
+    cfg = dataclasses.replace(gan_cfg, data=dataclasses.replace(gan_cfg.data, features=str(segments), text=str(text)),
+                              trainer=dataclasses.replace(gan_cfg.trainer, seed=seed, resume=False, progress=False))
+    phones = read_dictionary(text)
+    train = FeatureSet.from_dir(segments, cfg.data.train_split)
+    valid = FeatureSet.from_dir(segments, cfg.data.valid_split)
+    # Labels stay out of training and selection: the trainer only *logs* valid PER for the plot.
+    text_set = TextSet.from_file(Path(text) / cfg.data.text_file, phones)
+    lm_path = find_phone_lm(text)
+    lm = load_lm(lm_path) if lm_path else None
+    save_config(cfg, outdir / "config.yaml")
+    with Tracker(outdir, "train-gan", config=cfg, seed=seed, wandb=False) as tracker:
+        trainer = GanTrainer(cfg, outdir, train, text_set, phones, valid=valid, lm=lm, tracker=tracker)
+        result = trainer.train()
+    if not (outdir / "best.pt").is_file():  # no LM or never validated: the last is all we have
+        shutil.copyfile(outdir / "last.pt", outdir / "best.pt")
+    write_json(outdir / "result.json", {"status": result.status, "step": result.step,
+                                        "best_weighted_lm_ppl": result.best_metric})
+
+
+def segment_spans(frame_ids: np.ndarray, pool: Any) -> np.ndarray:
+    """(start, end) frames of each segment of one utterance, redoing the segmenter's grouping.
+
+    Merge: runs of equal cluster ids; mean-pool: groups of ``ceil(n / ceil(n * rate))`` adjacent
+    segments, the last group padded by repeating the last segment (wav2vec_u.segments.mean_pool).
+    """
+    ids = np.asarray(frame_ids)
+    if pool.merge:
+        cuts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1, len(ids)]
+        spans = np.stack([cuts[:-1], cuts[1:]], 1)
+    else:
+        spans = np.stack([np.arange(len(ids)), np.arange(1, len(ids) + 1)], 1)
+    if pool.mean_pool and len(spans):
+        n = len(spans)
+        m = math.ceil(n * pool.rate)
+        g = -(-n // m)
+        spans = np.array([[spans[min(j * g, n - 1)][0], spans[min((j + 1) * g - 1, n - 1)][1]] for j in range(m)])
+    return spans
+
+
+def read_spans(segments: Path, split: str, pool: Any, lengths: list[int]) -> list[np.ndarray] | None:
+    """Per utterance segment spans in frames, or None when the segmenter left no cluster file."""
+    from wav2vec_u.audio.features_io import read_clusters  # noqa: PLC0415
+
+    path = segments / f"{split}.cluster"
+    if not path.is_file():
+        return None
+    spans = [segment_spans(c, pool) for c in read_clusters(path)]
+    if [len(s) for s in spans] != list(lengths):
+        log.warning("%s does not match the segment counts; predicted phones get no times", path)
+        return None
+    return spans
+
+
+def frame_rate_of(features: Path) -> float | None:
+    meta = features / "meta.json"
+    return read_json(meta).get("frame_rate") if meta.is_file() else None
+
+
+def decode_split(checkpoint: Path, segments: Path, split: str, spans: list[np.ndarray] | None = None,
+                 frame_rate: float | None = None) -> tuple[list[list[str]], list, list[str]]:
+    """Viterbi phones of every utterance of a split: (hyps, decoded objects, generator phones)."""
+    from wav2vec_u.decode.viterbi import viterbi_decode  # noqa: PLC0415
+    from wav2vec_u.train.checkpoint import generator_logits, load_generator  # noqa: PLC0415
+    from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
+
+    gen, phones, _ = load_generator(checkpoint)
+    feats, lengths = load_feature_split(segments, split)
+    offsets = np.cumsum([0, *lengths])
+    decoded = []
+    for i in range(len(lengths)):
+        logits = generator_logits(gen, np.array(feats[offsets[i]:offsets[i + 1]], dtype=np.float32))
+        decoded.append(viterbi_decode(logits, phones, spans=None if spans is None else spans[i],
+                                      frame_rate=frame_rate))
+    return [d.tokens for d in decoded], decoded, phones
+
+
+def label_free_score(hyps: list[list[str]], phones: list[str], text: Path) -> dict[str, float]:
+    """The unsupervised selection metric of decoded outputs (phone LM, METHOD.md)."""
+    from wav2vec_u.train.selection import find_phone_lm, lm_score, load_lm  # noqa: PLC0415
+
+    lm_path = find_phone_lm(text)
+    if lm_path is None:
+        return {}
+    s = lm_score(hyps, load_lm(lm_path), [p for p in phones if p != "<SIL>"])
+    return {"weighted_lm_ppl": s.weighted_ppl, "lm_ppl": s.ppl, "vocab_usage": s.vocab_usage, "lm_nll": s.nll,
+            "lm_log_prob": s.log10_prob * math.log(10)}
+
+
+def stage_select(runs: list[Path], segments: Path, text: Path, outdir: Path) -> None:
+    """Pick one run without labels: paper Eqs. 5-6 over the runs' best checkpoints."""
+    from wav2vec_u.train.selection import RunScore, select_runs  # noqa: PLC0415
+
+    scores = []
+    for run in runs:
+        ckpt = run / "best.pt"
+        hyps, _, phones = decode_split(ckpt, segments, "valid")
+        m = label_free_score(hyps, phones, text)
+        scores.append((run, ckpt, m))
+    if len(scores) == 1 or not scores[0][2]:
+        chosen = scores[0]
+    else:
+        rs = [RunScore(str(r), m["lm_nll"], m["vocab_usage"], m["lm_log_prob"]) for r, _, m in scores]
+        pick, _, _ = select_runs(rs)
+        chosen = next(s for s in scores if str(s[0]) == pick.name)
+    write_json(outdir / "selected.json", {
+        "checkpoint": str(chosen[1]), "run": str(chosen[0]),
+        "runs": [{"run": str(r), **m} for r, _, m in scores], **chosen[2]})
+
+
+def write_lines(path: Path, rows: list[list[str]]) -> None:
+    atomic_write_text(path, "".join(" ".join(r) + "\n" for r in rows))
+
+
+def read_lines(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing file: {path}")
+    return [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def stage_decode(selected: Path, segments: Path, features: Path, pool: Any, outdir: Path) -> None:
+    """Viterbi phones of the valid audio with the selected checkpoint, with segment times."""
+    from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
+
+    sel = read_json(selected / "selected.json")
+    _, lengths = load_feature_split(segments, "valid")
+    spans = read_spans(segments, "valid", pool, lengths)
+    rate = frame_rate_of(features)
+    hyps, decoded, phones = decode_split(Path(sel["checkpoint"]), segments, "valid", spans, rate)
+    write_lines(outdir / "valid.hyp", hyps)
+    write_json(outdir / "valid.segments.json", {
+        "unit": decoded[0].unit if decoded else "position",
+        "utterances": [[[s.token, s.start, s.end] for s in d.segments] for d in decoded]})
+
+
+def phone_counts(text: Path) -> Counter:
+    from wav2vec_u.baselines import phone_counts_from_text  # noqa: PLC0415
+
+    return phone_counts_from_text((text / "phones.txt").read_text(encoding="utf-8").splitlines())
+
+
+def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: Path, outdir: Path) -> None:
+    from wav2vec_u.baselines import kmeans_rank_hyps, most_frequent_phone_hyps  # noqa: PLC0415
+    from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
+
+    refs = read_lines(corpus / "valid.phn")
+    counts = phone_counts(text)
+    write_lines(outdir / "most_frequent.hyp", most_frequent_phone_hyps(refs, counts))
+    tx, tl = load_feature_split(segments, "train")
+    vx, vl = load_feature_split(segments, "valid")
+    write_lines(outdir / "kmeans_rank.hyp", kmeans_rank_hyps(np.asarray(tx), tl, np.asarray(vx), vl, counts,
+                                                             seed=section.kmeans_seed))
+
+
+def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path, segments: Path,
+                     text: Path, outdir: Path) -> None:
+    from wav2vec_u.baselines import SupervisedConfig, decode_supervised, train_supervised  # noqa: PLC0415
+    from wav2vec_u.train.data import load_feature_split, read_dictionary  # noqa: PLC0415
+
+    tx, tl = load_feature_split(segments, "train")
+    vx, vl = load_feature_split(segments, "valid")
+    phones = [p for p in read_dictionary(text) if p != "<SIL>"]
+    refs = read_lines(corpus / "train.phn")
+    scfg = SupervisedConfig(lr=section.supervised_lr, batch_size=section.supervised_batch_size,
+                            epochs=section.supervised_epochs, max_seconds=section.supervised_max_seconds)
+    t0 = time.time()
+    model, phones, history = train_supervised(np.asarray(tx), tl, refs, scfg, generator_cfg, phones=phones)
+    write_lines(outdir / "supervised.hyp", decode_supervised(model, phones, np.asarray(vx), vl))
+    write_json(outdir / "supervised.json", {"history": history, "seconds": round(time.time() - t0, 1)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring, report and plots
+# ---------------------------------------------------------------------------------------------
+
+def score(refs: list[list[str]], hyps: list[list[str]]):
+    from wav2vec_u.decode.metrics import error_rate, normalize_tokens  # noqa: PLC0415
+
+    return error_rate([normalize_tokens(r) for r in refs], [normalize_tokens(h) for h in hyps])
+
+
+def make_plots(run_dir: Path, cfg: DemoConfig, corpus: Path, features: Path, train_dir: Path,
+               decode_dir: Path, stats, baselines: dict[str, float], outdir: Path) -> list[Path]:
+    from wav2vec_u import plots  # noqa: PLC0415
+
+    out = []
+    # 1. PER and the unsupervised metric against updates (the trainer's validation log)
+    steps, per, ppl = [], [], []
+    metrics = train_dir / "metrics.jsonl"
+    if metrics.is_file():
+        import json  # noqa: PLC0415
+
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if "valid_per" in rec or "valid_weighted_lm_ppl" in rec:
+                steps.append(rec.get("step", len(steps)))
+                per.append(rec.get("valid_per"))
+                ppl.append(rec.get("valid_weighted_lm_ppl"))
+    if steps:
+        out.append(plots.plot_curves(outdir / "curves.png", steps, {"PER (valid, for the plot only)": per},
+                                     {"weighted LM ppl (selection)": ppl}, baselines=baselines,
+                                     title=f"{cfg.lang}: training curve (run {train_dir.name})"))
+    # 2. confusion matrix of the selected checkpoint
+    out.append(plots.plot_confusion(outdir / "confusion.png", stats.alignments,
+                                    title=f"{cfg.lang}: phone confusion, selected checkpoint"))
+    # 3. one utterance: waveform, reference phones at espeak-ng's timings, predicted phones
+    i = cfg.plots.utterance
+    try:
+        out.append(plot_one_utterance(corpus, features, decode_dir, i, outdir / "utterance.png", cfg.lang))
+    except (FileNotFoundError, ValueError, KeyError, IndexError) as exc:
+        log.warning("utterance plot skipped: %s", exc)
+    return out
+
+
+def plot_one_utterance(corpus: Path, features: Path, decode_dir: Path, i: int, path: Path, lang: str) -> Path:
+    """Valid utterance ``i``: waveform, reference phones at espeak-ng's times, predicted phones."""
+    import json  # noqa: PLC0415
+
+    from wav2vec_u import plots  # noqa: PLC0415
+    from wav2vec_u.audio.io import SAMPLE_RATE, load_16k  # noqa: PLC0415
+    from wav2vec_u.audio.manifest import manifest_paths  # noqa: PLC0415
+
+    wav_path = manifest_paths(corpus / "valid.tsv")[i]
+    wav = load_16k(wav_path)
+    rec = json.loads((corpus / "valid.timings.jsonl").read_text(encoding="utf-8").splitlines()[i])
+    ref = [(p, t[0], t[1]) for p, t in zip(rec["phones"], rec["timings"]) if t is not None]
+    seg = read_json(decode_dir / "valid.segments.json")
+    if seg["unit"] != "seconds":
+        raise ValueError("the decoder has no segment times (no cluster file or frame rate)")
+    hyp = [(tok, s, e) for tok, s, e in seg["utterances"][i]]
+    status = rec.get("timing_status", "")
+    return plots.plot_utterance(path, wav, SAMPLE_RATE, ref, hyp,
+                                ref_label=f"reference (espeak-ng, {status})",
+                                title=f"{lang}: valid utterance {i}: {rec.get('text', wav_path.name)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole chain
+# ---------------------------------------------------------------------------------------------
+
+def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    clock = StageClock()
+    r = Runner(run_dir, clock, force)
+    sentences = sentences_path(cfg)
+
+    corpus = r.run("corpus", to_dict(cfg.corpus), [],
+                   ["train.tsv", "valid.tsv", "train.phn", "valid.phn", "unpaired.txt"],
+                   lambda d: stage_corpus(cfg.corpus, sentences, d), inputs=[sentences]).dir
+    text = r.run("text", {"lang": cfg.lang, **to_dict(cfg.text)}, ["corpus"], ["phones.txt", "dict.phn.txt"],
+                 lambda d: stage_text(cfg.text, cfg.lang, corpus / "unpaired.txt", d)).dir
+    features = r.run("features", to_dict(cfg.features), ["corpus"], ["train.npy", "valid.npy"],
+                     lambda d: stage_features(cfg.features, corpus, d)).dir
+    segments = r.run("segments", to_dict(cfg.segments), ["features"], ["train.npy", "valid.npy"],
+                     lambda d: stage_segments(cfg.segments, features, d)).dir
+
+    gan = cfg.train.gan
+    run_dirs = []
+    for seed in cfg.train.seeds:
+        name = f"train-{seed}" if len(cfg.train.seeds) > 1 else "train"
+        st = r.run(name, {"method": cfg.train.method, "seed": seed, "gan": to_dict(gan)}, ["segments", "text"],
+                   ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, segments, text, d))
+        run_dirs.append(st.dir)
+    train_names = [d.name for d in run_dirs]
+    selected = r.run("select", {}, [*train_names, "text"], ["selected.json"],
+                     lambda d: stage_select(run_dirs, segments, text, d)).dir
+    decoded = r.run("decode", {}, ["select", "segments"], ["valid.hyp"],
+                    lambda d: stage_decode(selected, segments, features, cfg.segments.pool, d)).dir
+    chance = r.run("chance", to_dict(cfg.baselines), ["corpus", "segments", "text"],
+                   ["most_frequent.hyp", "kmeans_rank.hyp"],
+                   lambda d: stage_chance(cfg.baselines, corpus, segments, text, d)).dir
+    upper = r.run("supervised", {"b": to_dict(cfg.baselines), "g": to_dict(gan.generator)},
+                  ["corpus", "segments", "text"], ["supervised.hyp"],
+                  lambda d: stage_supervised(cfg.baselines, gan.generator, corpus, segments, text, d)).dir
+
+    # Score: the first and only place the held-back reference phones of valid are read.
+    with clock.stage("score"):
+        refs = read_lines(corpus / "valid.phn")
+        per_gan = score(refs, read_lines(decoded / "valid.hyp"))
+        per_mf = score(refs, read_lines(chance / "most_frequent.hyp"))
+        per_km = score(refs, read_lines(chance / "kmeans_rank.hyp"))
+        per_sup = score(refs, read_lines(upper / "supervised.hyp"))
+        from wav2vec_u.decode.metrics import write_alignments  # noqa: PLC0415
+
+        write_alignments(decoded / "valid.per.align.txt", per_gan, name="PER")
+
+    results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
+                          train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
+                          method=cfg.train.method, seeds=cfg.train.seeds,
+                          updates=gan.trainer.max_updates)
+    add_row(results, "per", "chance: most frequent phone", per_mf.to_dict(), "oracle length")
+    add_row(results, "per", "chance: k-means clusters -> phones by frequency rank", per_km.to_dict(), "no labels")
+    add_row(results, "per", f"{cfg.train.method.upper()} (Viterbi)", per_gan.to_dict(),
+            "checkpoint chosen without labels")
+    add_row(results, "per", "GAN + LM", None, "not wired yet")
+    add_row(results, "per", "self-trained", None, "not wired yet")
+    add_row(results, "per", "supervised upper bound (same generator, CTC on reference phones)",
+            per_sup.to_dict(), "uses labels")
+    sel = read_json(selected / "selected.json")
+    results["selection"] = {k: v for k, v in sel.items() if k != "runs"}
+
+    plot_dir = run_dir / "plots"
+    baselines = {"k-means by rank": per_km.rate, "most frequent phone": per_mf.rate, "supervised": per_sup.rate}
+    with clock.stage("plots") as rec:
+        fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots),
+                          "up": [r.stages[n].fp for n in ("decode", "chance", "supervised", *train_names)]})
+        names = ["curves.png", "confusion.png", "utterance.png"]
+        if not force and is_current(plot_dir, fp, [n for n in names if (plot_dir / n).exists()] or names[1:2]):
+            rec["cached"] = True
+        else:
+            plot_dir.mkdir(parents=True, exist_ok=True)
+            made = make_plots(run_dir, cfg, corpus, features, run_dirs[0], decoded, per_gan, baselines, plot_dir)
+            mark_done(plot_dir, fp, [p.name for p in made])
+    results["plots"] = sorted(str(p.relative_to(run_dir)) for p in plot_dir.glob("*.png"))
+    finish_results(results, clock)
+    write_results(run_dir, results)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=sorted(LANGS), default=None,
+                        help="shipped language (default: the config's, en)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes that run in under 2 minutes (CI)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run directory (default runs/demo-<lang>, runs/demo-<lang>-quick with --quick)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML config (default configs/demo/<lang>.yaml, configs/demo/quick.yaml with --quick)")
+    parser.add_argument("--force", action="store_true", help="recompute every stage even when cached")
+    parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="dotted config overrides, e.g. train.gan.trainer.max_updates=500")
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[DemoConfig, Path]:
+    lang = args.lang or "en"
+    if args.config is not None:
+        path = args.config
+    elif args.quick:
+        path = CONFIG_DIR / "quick.yaml"
+    else:
+        path = CONFIG_DIR / f"{lang}.yaml"
+    overrides = list(args.overrides)
+    if args.lang:
+        overrides.append(f"lang={args.lang}")
+    cfg = load_demo_config(path if path.is_file() or args.config is not None else None, overrides)
+    out = args.out or Path("runs") / f"demo-{cfg.lang}{'-quick' if args.quick else ''}"
+    return cfg, out
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch  # noqa: PLC0415
+
+    cfg, out = resolve_config(args)
+    torch.set_num_threads(cfg.threads)
+    results = run_demo(cfg, out, force=args.force)
+    print(format_console(results))
+    print(f"written: {out / 'results.json'}, {out / 'results.md'}, {out / 'plots'}/")
+    return 0
