@@ -148,3 +148,22 @@ def test_half_precision_path(dtype, tol):
     assert outs[0].dtype == np.float32
     assert _maxdiff(outs[0], np.load(FIXTURES / "large" / "single" / "layer3.npy")) <= tol
     assert _maxdiff(outs[1], np.load(FIXTURES / "large" / "short" / "layer3.npy")) <= tol
+
+
+def test_w2vu_extract_with_a_fairseq_checkpoint(tmp_path):
+    """End to end through the CLI: manifest -> fairseq:<ckpt> layer 2 -> {split}.npy == fairseq's outputs."""
+    from wav2vec_u.audio.features_io import load_features
+    from wav2vec_u.audio.manifest import write_manifest
+    from wav2vec_u.cli import main
+    from wav2vec_u.io import read_json, sha256_file
+
+    write_manifest(tmp_path / "test.tsv", FIXTURES, [("input.wav", 12000), ("input_short.wav", 8000)])
+    ckpt = FIXTURES / "large" / "checkpoint.pt"
+    assert main(["extract", str(tmp_path / "test.tsv"), str(tmp_path / "feats"), "--extractor", f"fairseq:{ckpt}",
+                 "--layer", "2", "--no-wandb", "--no-progress"]) == 0
+    feats, lengths = load_features(tmp_path / "feats", "test")
+    assert lengths == [37, 24]
+    assert _maxdiff(feats[:37], np.load(FIXTURES / "large" / "single" / "layer2.npy")) <= TOL
+    assert _maxdiff(feats[37:], np.load(FIXTURES / "large" / "short" / "layer2.npy")) <= TOL
+    meta = read_json(tmp_path / "feats" / "meta.json")
+    assert meta["model_sha256"] == sha256_file(ckpt) and meta["layer"] == 2 and meta["frame_rate"] == 50.0

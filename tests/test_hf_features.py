@@ -155,3 +155,27 @@ def test_fairseq_checkpoint_converted_to_hf_gives_fairseq_numbers(tmp_path, vari
         ex = build_extractor(FeatureConfig(extractor=f"hf:{tmp_path / 'hf'}", layer=layer, normalize=False))
         ref = np.load(FIXTURES / variant / "single" / f"layer{layer}.npy")
         assert np.abs(ex(wav) - ref).max() <= 3e-5
+
+
+def test_w2vu_extract_with_a_local_hf_model(tmp_path):
+    from wav2vec_u.audio.features_io import load_features
+    from wav2vec_u.audio.io import write_wav
+    from wav2vec_u.audio.manifest import write_manifest
+    from wav2vec_u.cli import main
+    from wav2vec_u.io import read_json
+
+    _save_tiny("wavlm-large-like", tmp_path / "m")
+    wavs = [_wav(6000, 1), _wav(3500, 2)]
+    for i, w in enumerate(wavs):
+        write_wav(tmp_path / f"{i}.wav", w)
+    write_manifest(tmp_path / "train.tsv", tmp_path, [(f"{i}.wav", len(w)) for i, w in enumerate(wavs)])
+    assert main(["extract", str(tmp_path / "train.tsv"), str(tmp_path / "feats"), "--extractor", f"hf:{tmp_path / 'm'}",
+                 "--layer", "1", "--no-wandb", "--no-progress"]) == 0
+    feats, lengths = load_features(tmp_path / "feats", "train")
+    ex = build_extractor(FeatureConfig(extractor=f"hf:{tmp_path / 'm'}", layer=1))
+    from wav2vec_u.audio.io import load_16k
+
+    ref = np.concatenate([ex(load_16k(tmp_path / f"{i}.wav")) for i in range(2)])
+    np.testing.assert_allclose(feats, ref, atol=1e-5, rtol=0)
+    meta = read_json(tmp_path / "feats" / "meta.json")
+    assert meta["layer"] == 1 and meta["extractor"].startswith("hf:") and len(meta["model_sha256"]) == 64
