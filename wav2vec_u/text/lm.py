@@ -1,0 +1,193 @@
+"""KenLM n-gram language models: build with ``lmplz``/``build_binary``, query with the ``kenlm`` module.
+
+    meta = build_lm("text/phones.txt", "text/lm.phones.4", order=4)   # .arpa, .bin, .meta.json
+    lm = PhoneLM("text/lm.phones.4.bin")
+    lm.score(["<SIL>", "h", "ə", "<SIL>"])          # log10 P(tokens, </s> | <s>)
+    lm.perplexity([["h", "ə"], ["ə"]]), lm.oov_count(["h", "zz"])
+
+``lmplz`` and ``build_binary`` are not in any wheel: ``scripts/setup.sh`` builds them once from
+the kenlm source distribution (``scripts/build_kenlm.sh``) into ``.cache/kenlm/bin``. They are
+found through ``$KENLM_BIN`` (a directory), that cache, or ``PATH``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from wav2vec_u.io import atomic_path, sha256_file, write_json
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE_BIN = REPO / ".cache" / "kenlm" / "bin"
+
+
+class KenLMError(RuntimeError):
+    pass
+
+
+class KenLMNotFound(FileNotFoundError):
+    pass
+
+
+def find_kenlm_binary(name: str) -> Path:
+    """``lmplz`` or ``build_binary`` from $KENLM_BIN, .cache/kenlm/bin, or PATH."""
+    candidates = []
+    if os.environ.get("KENLM_BIN"):
+        candidates.append(Path(os.environ["KENLM_BIN"]) / name)
+    candidates.append(CACHE_BIN / name)
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise KenLMNotFound(f"KenLM's {name} not found (looked in $KENLM_BIN, {CACHE_BIN}, PATH): "
+                        "run scripts/setup.sh (or `bash scripts/build_kenlm.sh`) to build it")
+
+
+def kenlm_version() -> str:
+    """Version of the KenLM source the binaries were built from (recorded by build_kenlm.sh)."""
+    try:
+        lmplz = find_kenlm_binary("lmplz")
+    except KenLMNotFound:
+        return "unknown"
+    version_file = lmplz.parent.parent / "VERSION"
+    return version_file.read_text().strip() if version_file.is_file() else "unknown"
+
+
+def check_prune(prune: Sequence[int], order: int) -> list[int]:
+    prune = [int(p) for p in prune]
+    if not prune:
+        return prune
+    if len(prune) > order:
+        raise ValueError(f"lm prune {prune}: at most {order} thresholds for an order-{order} model")
+    if prune[0] != 0:
+        raise ValueError(f"lm prune {prune}: KenLM cannot prune unigrams, the first threshold must be 0")
+    if any(b < a for a, b in zip(prune, prune[1:])):
+        raise ValueError(f"lm prune {prune}: thresholds must not decrease with the order")
+    return prune
+
+
+def build_lm(text: str | Path, prefix: str | Path, order: int, prune: Sequence[int] = (),
+             discount_fallback: bool = True, memory: str = "1G", binary: bool = True) -> dict:
+    """Train an ``order``-gram modified Kneser-Ney LM on ``text`` (one sentence per line).
+
+    Writes ``<prefix>.arpa``, ``<prefix>.bin`` (if ``binary``) and ``<prefix>.meta.json`` with
+    the exact command lines and the KenLM version; returns that meta. Files appear only when
+    complete.
+    """
+    text, prefix = Path(text), Path(prefix)
+    if not text.is_file() or text.stat().st_size == 0:
+        raise ValueError(f"cannot build a language model from {text}: missing or empty")
+    if order < 1:
+        raise ValueError(f"lm order must be >= 1, got {order}")
+    prune = check_prune(prune, order)
+    lmplz = find_kenlm_binary("lmplz")
+    arpa, bin_path = Path(f"{prefix}.arpa"), Path(f"{prefix}.bin")
+    commands = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="lmplz-", dir=prefix.parent) as tmp, atomic_path(arpa) as tmp_arpa:
+        cmd = [str(lmplz), "-o", str(order), "-S", memory, "-T", tmp + "/", "--text", str(text), "--arpa", str(tmp_arpa)]
+        if discount_fallback:
+            cmd.append("--discount_fallback")
+        if prune:
+            cmd += ["--prune", *map(str, prune)]
+        _run(cmd, f"lmplz on {text}")
+        commands.append(cmd)
+        if binary:
+            build = find_kenlm_binary("build_binary")
+            with atomic_path(bin_path) as tmp_bin:
+                bcmd = [str(build), "-S", memory, str(tmp_arpa), str(tmp_bin)]
+                _run(bcmd, f"build_binary on {arpa}")
+                commands.append(bcmd)
+    meta = {
+        "text": str(text), "text_sha256": sha256_file(text), "order": order, "prune": prune,
+        "discount_fallback": discount_fallback, "kenlm_version": kenlm_version(),
+        # temporary paths replaced by the final names, so the commands can be rerun by hand
+        "commands": [" ".join(_final_name(a, arpa, bin_path) for a in c) for c in commands],
+        "outputs": [arpa.name] + ([bin_path.name] if binary else []),
+        "ngram_counts": arpa_counts(arpa), "seconds": round(time.time() - t0, 2),
+    }
+    write_json(Path(f"{prefix}.meta.json"), meta)
+    return meta
+
+
+def _final_name(arg: str, arpa: Path, bin_path: Path) -> str:
+    name = Path(arg).name
+    if name.startswith(f".{arpa.name}."):
+        return str(arpa)
+    if name.startswith(f".{bin_path.name}."):
+        return str(bin_path)
+    if name.startswith("lmplz-"):
+        return "/tmp/"
+    return arg
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise KenLMError(f"{what} failed (exit {proc.returncode}): {tail}")
+
+
+def arpa_counts(path: str | Path) -> dict[int, int]:
+    """``ngram N=count`` lines of an ARPA header."""
+    counts = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                n, c = line[6:].strip().split("=")
+                counts[int(n)] = int(c)
+            elif line.startswith("\\1-grams:"):
+                break
+    return counts
+
+
+class NgramLM:
+    """A KenLM model (ARPA or binary) scored on token lists."""
+
+    def __init__(self, path: str | Path):
+        import kenlm
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"language model not found: {self.path} (run `w2vu prepare-text`)")
+        self.model = kenlm.Model(str(self.path))
+        self.order = self.model.order
+
+    def score(self, tokens: Sequence[str], bos: bool = True, eos: bool = True) -> float:
+        """log10 probability of the tokens (and ``</s>`` when ``eos``), given ``<s>`` when ``bos``."""
+        return self.model.score(" ".join(tokens), bos=bos, eos=eos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.model
+
+    def oov_count(self, tokens: Iterable[str]) -> int:
+        """Tokens the model has never seen (each scored as ``<unk>``)."""
+        return sum(1 for t in tokens if t not in self.model)
+
+    def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
+        """Corpus perplexity, ``10 ** (-sum log10 p / (tokens + sentences))`` (``</s>`` counted)."""
+        total, n = 0.0, 0
+        for s in sentences:
+            total += self.score(s)
+            n += len(s) + 1
+        return 10 ** (-total / n) if n else math.inf
+
+
+PhoneLM = NgramLM
+WordLM = NgramLM
+
+
+def perplexity(lm: NgramLM, sentences: Iterable[Sequence[str]]) -> float:
+    return lm.perplexity(sentences)
+
+
+def oov_count(lm: NgramLM, sentences: Iterable[Sequence[str]]) -> int:
+    return sum(lm.oov_count(s) for s in sentences)
