@@ -71,6 +71,14 @@ def test_energy_method_on_clean_speech_and_silence():
     assert remove_silence(np.zeros(SR, np.float32), SR, VadConfig(method="energy"))[0].size == 0
 
 
+def test_map_time_through_cuts():
+    from wav2vec_u.audio.vad_command import map_time
+
+    kept = [(SR, 2 * SR), (3 * SR, 4 * SR)]  # 1-2 s and 3-4 s kept
+    assert map_time(1.5, kept) == 0.5 and map_time(3.25, kept) == 1.25
+    assert map_time(0.5, kept) is None and map_time(2.5, kept) is None and map_time(4.5, kept) is None
+
+
 def test_trim_edges():
     x = np.zeros(SR * 2, np.float32)
     x[8000:24000] = 0.5 * np.sin(np.arange(16000) * 0.2)
@@ -96,6 +104,9 @@ def test_vad_command(tmp_path, capsys):
     entries.append(("audio/quiet.flac", SR))
     write_manifest(src / "train.tsv", src, entries)
     (src / "train.wrd").write_text("\n".join(texts + ["nothing"]) + "\n")
+    # a phone 0.1-0.2 s into the speech (which starts at 0.6 s) and one inside the leading silence
+    timing = {"phones": ["a", "b"], "timings": [[0.1, 0.2], [0.7, 0.8]], "timing_status": "exact"}
+    (src / "train.timings.jsonl").write_text("".join(json.dumps(timing) + "\n" for _ in range(4)))
     out = tmp_path / "vad"
     args = ["vad", str(src), str(out), "--no-progress", "--no-wandb", "vad.margin_s=0.05", "workers=2"]
     assert main(args) == 0
@@ -106,6 +117,12 @@ def test_vad_command(tmp_path, capsys):
         assert abs(n / SR - (length + 0.1)) < TOLERANCE_S
     assert (out / "train.wrd").read_text().splitlines() == texts  # labels follow the kept files
     assert "audio/quiet.flac\tno_speech" in (out / "skipped.tsv").read_text()
+    for line, (rel, n) in zip((out / "train.timings.jsonl").read_text().splitlines(), got):
+        rec = json.loads(line)
+        assert rec["path"] == rel and rec["num_samples"] == n and rec["timing_status"] == "partial"
+        assert rec["timings"][0] is None  # it was in the cut silence
+        assert abs(rec["timings"][1][0] - (0.05 + 0.1)) < TOLERANCE_S  # margin + 0.1 s into the speech
+        assert abs(rec["timings"][1][1] - rec["timings"][1][0] - 0.1) < 1e-3
     rec = json.loads((out / "train.vad.jsonl").read_text().splitlines()[0])
     assert rec["source"] == "audio/u0.flac" and rec["kept"]
     from wav2vec_u.audio.vad_command import output_names

@@ -9,8 +9,9 @@ shortened; the result is written as 16 kHz mono PCM-16 under ``OUTDIR/audio/<spl
 a manifest ``OUTDIR/<split>.tsv`` (root = ``OUTDIR/audio/<split>``), the kept regions per
 utterance in ``OUTDIR/<split>.vad.jsonl`` and files without any detected speech in
 ``OUTDIR/skipped.tsv``. Line-aligned labels beside the manifest (``<split>.phn``, ``.wrd``,
-``.ltr``) are copied for the kept utterances, so a labelled corpus stays labelled.
-Phone timings are not copied: cutting pauses moves them.
+``.ltr``) are copied for the kept utterances, so a labelled corpus stays labelled, and synth
+phone timings (``<split>.timings.jsonl``) are moved onto the cut audio (a phone whose start or
+end was cut gets ``null``).
 
 wav2vec-U removes every non-speech frame (fairseq ``remove_silence.py``); set
 ``margin_s=0 max_pause_s=0 keep_pause_s=0`` to do the same.
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.audio.vad import VadConfig
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,32 @@ def _process(job: tuple[str, str, str, dict]) -> dict[str, Any]:
         return {"rel": rel, "ok": False, "reason": reason, "detail": f"{len(out) / SAMPLE_RATE:.3f} s of speech"}
     write_wav(dst, out, SAMPLE_RATE)
     return {"rel": rel, "ok": True, "num_samples": int(len(out)), "in_samples": int(len(wav)),
-            "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept]}
+            "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept], "kept_samples": kept}
+
+
+def map_time(t: float, kept: list[tuple[int, int]], sr: int = SAMPLE_RATE) -> float | None:
+    """A time in the input (seconds) -> the same instant in the VAD output, None if it was cut."""
+    x, offset = t * sr, 0
+    for a, b in kept:
+        if a <= x <= b:
+            return (offset + x - a) / sr
+        offset += b - a
+    return None
+
+
+def shift_timings(record: dict[str, Any], kept: list[tuple[int, int]], path: str, num_samples: int) -> dict[str, Any]:
+    """A synth ``timings.jsonl`` record moved onto the VAD output: phones in cut audio get None."""
+    times = []
+    for t in record.get("timings") or []:
+        start, end = (None, None) if t is None else (map_time(t[0], kept), map_time(t[1], kept))
+        times.append(None if start is None or end is None else [round(start, 4), round(end, 4)])
+    known = sum(t is not None for t in times)
+    status = record.get("timing_status", "unavailable")
+    if status == "exact" and known < len(times):
+        status = "partial"
+    return {**record, "path": path, "num_samples": num_samples, "duration": round(num_samples / SAMPLE_RATE, 4),
+            "timings": times, "timing_status": status if known or not times else "unavailable",
+            "timing_coverage": round(known / max(len(times), 1), 4)}
 
 
 def output_names(rels: list[str]) -> list[str]:
@@ -117,6 +144,15 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
                              "labels must have one line per utterance")
         atomic_write_text(outdir / f"{split}{suffix}", "".join(lines[i] + "\n" for i in kept_idx))
         copied.append(suffix)
+    timings = manifest.with_suffix(".timings.jsonl")
+    if timings.is_file():
+        records = [json.loads(x) for x in timings.read_text(encoding="utf-8").splitlines() if x.strip()]
+        if len(records) != len(entries):
+            raise ValueError(f"{timings} has {len(records)} records but {manifest} lists {len(entries)} files")
+        atomic_write_text(outdir / f"{split}.timings.jsonl", "".join(
+            json.dumps(shift_timings(records[i], results[i]["kept_samples"], out_names[i], results[i]["num_samples"]),
+                       ensure_ascii=False) + "\n" for i in kept_idx))
+        copied.append(".timings.jsonl")
     total_in = sum(r["in_samples"] for r in results if r["ok"]) / SAMPLE_RATE
     total_out = sum(r["num_samples"] for r in results if r["ok"]) / SAMPLE_RATE
     return {"split": split, "files": len(entries), "kept": len(kept_idx), "skipped": skipped,
@@ -155,7 +191,7 @@ def run(args) -> int:
     cfg = config_from_args(VadCommandConfig, args)
     manifests = _manifests(args.manifest)
     outdir: Path = args.outdir
-    inputs = [m for m in manifests] + [m.with_suffix(s) for m in manifests for s in LABEL_SUFFIXES
+    inputs = [m for m in manifests] + [m.with_suffix(s) for m in manifests for s in (*LABEL_SUFFIXES, ".timings.jsonl")
                                        if m.with_suffix(s).is_file()]
     fp = fingerprint({"config": to_dict(cfg), "version": 1}, inputs=inputs)
     outputs = [m.name for m in manifests] + ["skipped.tsv", "meta.json"]
