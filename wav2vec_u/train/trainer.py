@@ -258,6 +258,8 @@ class GanTrainer:
         acc_n: dict[str, int] = {}
         t0, s0 = time.perf_counter(), self.step
         status = "done"
+        if self.step == 0:  # the untrained model's metrics: the baseline every later one is compared with
+            last_metrics = self._validate_and_select()
         try:
             while self.step < t.max_updates:
                 if self._stop_signal:
