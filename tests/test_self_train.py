@@ -57,8 +57,8 @@ def test_self_training_beats_its_noisy_pseudo_labels(toy):
     train, train_refs, valid, valid_refs, pseudo = toy
     pseudo_per = error_rate(train_refs, pseudo).rate
     assert 0.3 < pseudo_per < 0.4  # the labels are badly noisy (chance would be ~90%)
-    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=64, layers=2), epochs=12, batch_size=8, lr=5e-3,
-                          iterations=1, seed=1)
+    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=64, layers=2), epochs=12, min_updates=0, batch_size=8,
+                          lr=5e-3, iterations=1, seed=1)
     result = self_train(train, pseudo, PHONES, cfg, train_refs=train_refs, valid_utts=valid, valid_refs=valid_refs)
     row = result.history[0]
     assert row["pseudo_label_per"] == pytest.approx(pseudo_per)
@@ -72,8 +72,8 @@ def test_self_training_beats_its_noisy_pseudo_labels(toy):
 
 def test_clean_labels_are_learned_exactly(toy):
     train, train_refs, valid, valid_refs, _ = toy
-    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=64, layers=2), epochs=8, batch_size=8, lr=5e-3, seed=1,
-                          blank_offset=0.0)
+    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=64, layers=2), epochs=8, min_updates=0, batch_size=8, lr=5e-3,
+                          seed=1, blank_offset=0.0)
     model = train_ctc(train[:80], train_refs[:80], PHONES, cfg)
     assert error_rate(valid_refs, ctc_decode(model, valid)).rate < 0.05
 
@@ -104,7 +104,7 @@ def test_model_shapes_save_load(tmp_path):
 def test_ctc_feasibility_and_bad_labels():
     assert ctc_feasible(3, [1, 2, 3]) and not ctc_feasible(3, [1, 1, 2])
     feats = [np.zeros((2, D), np.float32), np.zeros((6, D), np.float32)]
-    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=8, layers=1), epochs=1)
+    cfg = SelfTrainConfig(model=CtcModelConfig(hidden=8, layers=1), epochs=1, min_updates=0)
     with pytest.raises(ValueError, match="no utterance"):
         train_ctc(feats, [["p1", "p2", "p3"], []], PHONES, cfg)
     with pytest.raises(ValueError, match="label lines"):
@@ -156,7 +156,7 @@ def test_self_train_and_decode_commands(word_corpus, capsys):
 
     root, feat, text, pseudo_per = word_corpus
     out = root / "st"
-    rc = main(["self-train", str(feat), str(out), "self_train.epochs=10", "self_train.model.hidden=64",
+    rc = main(["self-train", str(feat), str(out), "self_train.epochs=10", "self_train.min_updates=0", "self_train.model.hidden=64",
                "self_train.batch_size=8", "self_train.lr=0.005", "final_decode.tune.lm_weights=[0.0,2.0]",
                "final_decode.tune.word_scores=[0.0]",
                "--labels", str(root / "pseudo.phn"), "--text-dir", str(text), "--no-wandb"])

@@ -54,3 +54,14 @@ def test_empty_and_bad_shapes():
     assert viterbi_decode(np.zeros((0, 4)), PHONES).tokens == []
     with pytest.raises(ValueError, match="V=4"):
         viterbi_decode(np.zeros((3, 5)), PHONES)
+
+
+def test_segment_spans_from_clusters_with_mean_pooling(tmp_path):
+    from wav2vec_u.decode.command import segment_spans
+
+    # runs of equal cluster ids: [0,0 | 5 | 2,2,2 | 7 | 1,1] = 5 segments; pooled in pairs -> 3
+    (tmp_path / "valid.cluster").write_text("0 0 5 2 2 2 7 1 1\n")
+    assert segment_spans(tmp_path, "valid", [5])[0].tolist() == [[0, 2], [2, 3], [3, 6], [6, 7], [7, 9]]
+    assert segment_spans(tmp_path, "valid", [3])[0].tolist() == [[0, 3], [3, 7], [7, 9]]
+    assert segment_spans(tmp_path, "valid", [4, 1]) is None  # utterance count mismatch
+    assert segment_spans(tmp_path, "train", [3]) is None     # no cluster file

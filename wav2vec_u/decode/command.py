@@ -72,7 +72,7 @@ class AcousticModel:
     logits: Callable[[np.ndarray], np.ndarray]
     phones: list[str]
     kind: str                  # "gan" or "ctc"
-    subsample: int = 1         # input positions per output position (CTC stride)
+    subsample: int = 1         # input positions per output position (CTC or generator stride)
 
 
 def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
@@ -88,8 +88,8 @@ def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
                              model.cfg.subsample)
     from wav2vec_u.train.checkpoint import generator_logits, load_generator
 
-    gen, phones, _ = load_generator(path, device)
-    return AcousticModel(lambda x: generator_logits(gen, x), list(phones), "gan")
+    gen, phones, gan_cfg = load_generator(path, device)
+    return AcousticModel(lambda x: generator_logits(gen, x), list(phones), "gan", int(gan_cfg.generator.stride))
 
 
 def load_split(feature_dir: str | Path, split: str) -> tuple[np.ndarray, list[int]]:
@@ -197,13 +197,12 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
     utts = split_utterances(feats, lengths)
     logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32) for u in utts]
     frame_rate = cfg.frame_rate or frame_rate_of(feature_dir)
-    spans = segment_spans(feature_dir, split, lengths) if model.kind == "gan" else None
-    if spans is None and model.subsample > 1:
-        spans = [np.stack([np.arange(len(x)) * model.subsample,
-                           np.minimum((np.arange(len(x)) + 1) * model.subsample, n)], axis=1)
-                 for x, n in zip(logits, lengths)]
-    elif spans is None:  # one output per input frame (or segment, when no .cluster file says more)
-        spans = [np.stack([np.arange(n), np.arange(n) + 1], axis=1) for n in lengths]
+    # output position -> input frames: segments through {split}.cluster, else the model's stride
+    spans = segment_spans(feature_dir, split, lengths) if model.kind == "gan" and model.subsample == 1 else None
+    if spans is None:
+        k = model.subsample
+        spans = [np.stack([np.minimum(np.arange(len(x)) * k, max(n - 1, 0)),
+                           np.minimum((np.arange(len(x)) + 1) * k, n)], axis=1) for x, n in zip(logits, lengths)]
     ref_phn = read_token_lines(ref_dir / f"{split}.phn", len(utts))
     ref_wrd = read_token_lines(ref_dir / f"{split}.wrd", len(utts))
     ref_phn = [normalize_tokens(r) for r in ref_phn] if ref_phn is not None else None

@@ -60,7 +60,8 @@ class SelfTrainConfig:
     model: CtcModelConfig = field(default_factory=CtcModelConfig)
     iterations: int = 1      # >1: re-label the training set with the last model and train again
     epochs: int = 20
-    batch_size: int = 16
+    min_updates: int = 1000  # small corpora: more epochs until this many updates (CTC needs them)
+    batch_size: int = 8
     lr: float = 2e-3         # Adam
     weight_decay: float = 0.0
     grad_clip: float = 5.0
@@ -169,10 +170,13 @@ def train_ctc(utts: Sequence[np.ndarray], labels: Sequence[Sequence[str]], phone
     if not data:
         raise ValueError("no utterance has a usable label (all empty or longer than the features allow)")
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * math.ceil(len(data) / cfg.batch_size)
+    per_epoch = math.ceil(len(data) / cfg.batch_size)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_updates / per_epoch))
+    steps = epochs * per_epoch
+    log.info("self-train: %d utterances, %d epochs of %d updates", len(data), epochs, per_epoch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
     model.train()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         order = rng.permutation(len(data))
         total, n = 0.0, 0
         for b in range(0, len(order), cfg.batch_size):
