@@ -167,3 +167,15 @@ def test_w2vu_extract_with_a_fairseq_checkpoint(tmp_path):
     assert _maxdiff(feats[37:], np.load(FIXTURES / "large" / "short" / "layer2.npy")) <= TOL
     meta = read_json(tmp_path / "feats" / "meta.json")
     assert meta["model_sha256"] == sha256_file(ckpt) and meta["layer"] == 2 and meta["frame_rate"] == 50.0
+
+
+def test_legacy_args_namespace_checkpoint(tmp_path):
+    """Older fairseq checkpoints keep an argparse.Namespace under 'args' (model and task fields mixed)."""
+    import argparse
+
+    state = torch.load(FIXTURES / "large" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    fields = {k: v for k, v in state["cfg"]["model"].items() if k != "_name"}
+    args = argparse.Namespace(arch="wav2vec2", task="audio_pretraining", normalize=True, **fields)
+    torch.save({"args": args, "cfg": None, "model": state["model"]}, tmp_path / "legacy.pt")
+    out = FairseqExtractor(tmp_path / "legacy.pt", layer=2)(np.load(FIXTURES / "input.npy"))
+    assert _maxdiff(out, np.load(FIXTURES / "large" / "single" / "layer2.npy")) <= TOL

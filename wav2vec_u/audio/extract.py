@@ -267,8 +267,10 @@ def concat_parts(parts: list[Path], out: Path, dim: int, lengths_files: list[Pat
         if p.suffix == ".npz":
             with np.load(p) as z:
                 lens = z["lengths"].tolist()
-                shapes.append(z["feats"].shape)
-                dtype = z["feats"].dtype
+                if dtype is None:  # read one part's features for dim and dtype; the rest only in the copy pass
+                    first = z["feats"]
+                    dim, dtype = first.shape[1], first.dtype
+                shapes.append((sum(lens), dim))
         else:
             arr = np.load(p, mmap_mode="r")
             lens = read_lengths(lengths_files[k]) if lengths_files else [arr.shape[0]]
@@ -289,6 +291,8 @@ def concat_parts(parts: list[Path], out: Path, dim: int, lengths_files: list[Pat
                 if p.suffix == ".npz":
                     with np.load(p) as z:
                         a = z["feats"]
+                        if len(a) != sum(z["lengths"].tolist()) or (len(a) and a.shape[1] != dim):
+                            raise ValueError(f"{p}: features do not match its lengths (corrupt part; delete it)")
                 else:
                     a = np.load(p, mmap_mode="r")
                 mm[row:row + len(a)] = a
