@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 class TuneConfig:
     criterion: Literal["unsupervised", "wer", "none"] = "unsupervised"  # none: use decoder.* as given
     lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
-    word_scores: list[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0])
+    word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0, 2.0, 3.0])
     max_utts: int = 100         # tune on the first N utterances (0 = all)
     min_viterbi_per: float = 0.0  # floor of the Viterbi-PER factor (reference default 0)
 
