@@ -142,12 +142,23 @@ class HFExtractor:
     def __call__(self, wav: np.ndarray) -> np.ndarray:
         return self.extract_batch([wav])[0]
 
+    def _hub_snapshot(self) -> Path | None:
+        """The local cache folder of a hub model (already downloaded by from_pretrained)."""
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(self.source, local_files_only=True,
+                                          revision=getattr(self.config, "_commit_hash", None)))
+        except Exception:  # not cached the usual way: fall back to the commit hash
+            return None
+
     def describe(self) -> dict:
         from wav2vec_u.io import sha256_json, sha256_file
 
         if self._sha is None:
-            if self.local_dir is not None:  # hash of every weight file, name-sorted
-                files = sorted(p for p in self.local_dir.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
+            folder = self.local_dir or self._hub_snapshot()
+            if folder is not None:  # hash of every weight file, name-sorted
+                files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
                 self._sha = sha256_json([[p.name, sha256_file(p)] for p in files])
             else:
                 self._sha = "hub:" + str(getattr(self.config, "_commit_hash", None) or "unknown")
