@@ -32,3 +32,13 @@ def test_stage_skips_only_when_inputs_and_options_match(tmp_path):
     assert not is_current(out, fingerprint({"k": 1}, [inp]))
     (out / "result").unlink()
     assert not is_current(out, fp)
+
+
+def test_atomic_write_uses_umask_mode(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "m.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o644
