@@ -9,6 +9,7 @@ phone words can differ from the number of text words.
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 PHONE_SEP = " "
@@ -37,12 +38,14 @@ def check_language(lang: str) -> None:
     _backend(lang)
 
 
+@lru_cache(maxsize=1)
 def phonemizer_version() -> str:
     import importlib.metadata
 
     return importlib.metadata.version("phonemizer")
 
 
+@lru_cache(maxsize=1)
 def espeak_version() -> str:
     from phonemizer.backend import EspeakBackend
 
@@ -70,7 +73,8 @@ def _encode(words: list[list[str]]) -> str:
 
 
 def _decode(line: str) -> list[list[str]]:
-    return [w.split() for w in line.split(WORD_SEP) if w.strip()]
+    # interned: millions of sentences share a few dozen phone strings instead of copies
+    return [[sys.intern(p) for p in w.split()] for w in line.split(WORD_SEP) if w.strip()]
 
 
 def _chunk_key(chunk: list[str], lang: str, with_stress: bool) -> str:
