@@ -156,8 +156,8 @@ def test_self_train_and_decode_commands(word_corpus, capsys):
 
     root, feat, text, pseudo_per = word_corpus
     out = root / "st"
-    rc = main(["self-train", str(feat), str(out), "self_train.epochs=10", "self_train.min_updates=0", "self_train.model.hidden=64",
-               "self_train.batch_size=8", "self_train.lr=0.005", "final_decode.tune.lm_weights=[0.0,2.0]",
+    rc = main(["self-train", str(feat), str(out), "self_train.epochs=10", "self_train.min_updates=0",
+               "self_train.model.hidden=64", "self_train.batch_size=8", "self_train.lr=0.005", "final_decode.tune.lm_weights=[0.0,2.0]",
                "final_decode.tune.word_scores=[0.0]",
                "--labels", str(root / "pseudo.phn"), "--text-dir", str(text), "--no-wandb"])
     assert rc == 0
@@ -186,6 +186,14 @@ def test_self_train_and_decode_commands(word_corpus, capsys):
     printed = capsys.readouterr().out
     assert f"WER {100 * scores['words']['wer']['rate']:.2f}%" in printed
     assert (dec / "wer.txt").read_text().startswith("# WER")
+
+    # tuning by WER on a labelled dev split (here: train), scoring another
+    assert main(["decode", str(out / "ctc.pt"), str(feat), str(root / "dec2"), "tune.criterion=wer",
+                 "tune.split=train", "tune.max_utts=20", "tune.lm_weights=[0.0,2.0]", "tune.word_scores=[0.0]",
+                 "--text-dir", str(text)]) == 0
+    tuned = json.loads((root / "dec2" / "valid.scores.json").read_text())["words"]
+    assert tuned["tune"]["split"] == "train" and tuned["tune"]["utterances"] == 20
+    assert {r["lm_weight"] for r in tuned["tune"]["table"]} == {0.0, 2.0} and all("wer" in r for r in tuned["tune"]["table"])
 
 
 def test_decode_command_with_gan_checkpoint(tmp_path):

@@ -1,7 +1,8 @@
 """``w2vu decode``: phones (Viterbi) and words (lexicon + word LM) from a trained model.
 
     w2vu decode run/gan/best.pt out/segments out/decode --text-dir out/text
-    w2vu decode run/gan/best.pt out/segments out/decode split=test tune.criterion=wer --text-dir out/text
+    w2vu decode run/gan/best.pt out/segments out/decode split=test tune.criterion=wer tune.split=valid \
+        --text-dir out/text
     w2vu decode run/st/ctc.pt out/frames out/decode_st --text-dir out/text      # a self-trained model
     w2vu decode run/gan/best.pt out/segments out/decode words=false              # phones only
 
@@ -19,9 +20,10 @@ feature folder must be the kind it was trained on. Outputs in OUTDIR, for split 
   feature folder or ``--ref-dir``) exist, the phone-LM metric, the tuning table;
   ``S.*.align``: per-utterance alignments; ``meta.json``: config, input hashes, versions.
 
-LM weight and word score are tuned on the decoded split (or its first ``tune.max_utts``
-utterances) by the label-free criterion of :func:`lexicon_decoder.unsupervised_score`, or by
-WER with ``tune.criterion=wer`` (needs references; tune on a dev split, report on another).
+LM weight and word score are tuned on the decoded split, or on ``tune.split`` (first
+``tune.max_utts`` utterances), by the label-free criterion of
+:func:`lexicon_decoder.unsupervised_score`, or by WER with ``tune.criterion=wer`` (needs
+references: tune on a dev split with ``tune.split=valid``, report on another).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TuneConfig:
     lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
     word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0, 2.0, 3.0])
     max_utts: int = 100         # tune on the first N utterances (0 = all)
+    split: str = ""             # tune on this split (e.g. a labelled dev set); "" = the decoded split
     min_viterbi_per: float = 0.0  # floor of the Viterbi-PER factor (reference default 0)
 
 
@@ -232,13 +235,30 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
         decoder = LexiconDecoder(model.phones, load_lexicon(lexicon_path), lm, dataclasses.replace(cfg.decoder))
         tune_info = None
         if cfg.tune.criterion != "none":
-            n = cfg.tune.max_utts or len(utts)
-            tr = tune(decoder, logits[:n], vit_phones[:n], cfg.tune.lm_weights, cfg.tune.word_scores,
-                      ref_words=ref_wrd[:n] if ref_wrd is not None else None,
-                      ref_phones=ref_phn[:n] if ref_phn is not None else None,
+            t_split = cfg.tune.split or split
+            if t_split == split:
+                t_logits, t_vit, t_wrd, t_phn = logits, vit_phones, ref_wrd, ref_phn
+            else:  # a separate (dev) split: its own logits, Viterbi phones and references
+                t_feats, t_lengths = load_split(feature_dir, t_split)
+                t_logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32)
+                            for u in split_utterances(t_feats, t_lengths)]
+                t_vit = [viterbi_decode(x, model.phones).tokens for x in t_logits]
+                t_phn = read_token_lines(ref_dir / f"{t_split}.phn", len(t_logits))
+                t_wrd = read_token_lines(ref_dir / f"{t_split}.wrd", len(t_logits))
+                t_phn = [normalize_tokens(r) for r in t_phn] if t_phn is not None else None
+                t_wrd = [normalize_tokens(r, lower=True) for r in t_wrd] if t_wrd is not None else None
+            if cfg.tune.criterion == "wer" and t_split == split:
+                log.warning("tuning by WER on the split being scored (%s) is optimistic: set tune.split to a dev split",
+                            split)
+            n = cfg.tune.max_utts or len(t_logits)
+            tr = tune(decoder, t_logits[:n], t_vit[:n], cfg.tune.lm_weights, cfg.tune.word_scores,
+                      ref_words=t_wrd[:n] if t_wrd is not None else None,
+                      ref_phones=t_phn[:n] if t_phn is not None else None,
                       criterion=cfg.tune.criterion, min_viterbi_per=cfg.tune.min_viterbi_per)
-            tune_info = {"criterion": tr.criterion, "utterances": min(n, len(utts)), "table": tr.table}
-            log.info("tuned (%s): lm_weight %.2f word_score %.2f", tr.criterion, tr.lm_weight, tr.word_score)
+            tune_info = {"criterion": tr.criterion, "split": t_split, "utterances": min(n, len(t_logits)),
+                         "table": tr.table}
+            log.info("tuned (%s on %s): lm_weight %.2f word_score %.2f", tr.criterion, t_split, tr.lm_weight,
+                     tr.word_score)
         words = [decoder.decode(x, spans=s, frame_rate=frame_rate) for x, s in zip(logits, spans)]
         _write_lines(outdir / f"{split}.words.wrd", [w.words for w in words])
         _write_lines(outdir / f"{split}.words.phn", [w.phones for w in words])
