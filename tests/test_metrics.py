@@ -84,3 +84,23 @@ def test_write_alignments(tmp_path):
     assert "OP:  C D" in text
     with pytest.raises(ValueError):
         write_alignments(tmp_path / "y", s, ids=["only-one"])
+
+
+def test_score_files_with_empty_lines_and_mismatch(tmp_path):
+    from wav2vec_u.decode.command import read_token_lines
+    from wav2vec_u.decode.score_command import score_files
+
+    hyp, ref = tmp_path / "hyp.phn", tmp_path / "ref.phn"
+    hyp.write_text("a <SIL> b\n\n")   # second hypothesis empty
+    ref.write_text("a b\nc d\n")
+    out = score_files(hyp, ref, align=tmp_path / "a.txt", json_out=tmp_path / "s.json")
+    assert (out["errors"], out["del"], out["ref_len"]) == (2, 2, 4)
+    assert read_token_lines(hyp) == [["a", "<SIL>", "b"], []]
+    (tmp_path / "h.wrd").write_text("The Cat\n")
+    (tmp_path / "r.wrd").write_text("the cat\n")
+    assert score_files(tmp_path / "h.wrd", tmp_path / "r.wrd", words=True)["errors"] == 0
+    ref.write_text("a b\n")
+    with pytest.raises(ValueError, match="same utterances"):
+        score_files(hyp, ref)
+    with pytest.raises(FileNotFoundError):
+        score_files(tmp_path / "nope", ref)

@@ -110,7 +110,10 @@ def read_token_lines(path: Path, n: int | None = None) -> list[list[str]] | None
     """Token lists from a ``.phn``/``.wrd`` file, or None if absent; line count checked against n."""
     if not path.is_file():
         return None
-    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n") if path.stat().st_size else []
+    text = path.read_text(encoding="utf-8")
+    # one line per utterance; only the final newline is a terminator (an empty last line is an
+    # empty utterance, e.g. a hypothesis the decoder left empty)
+    lines = (text[:-1] if text.endswith("\n") else text).split("\n") if text else []
     if n is not None and len(lines) != n:
         raise ValueError(f"{path} has {len(lines)} lines but the features have {n} utterances")
     return [line.split() for line in lines]
