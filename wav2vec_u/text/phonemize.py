@@ -72,6 +72,11 @@ def _encode(words: list[list[str]]) -> str:
     return f" {WORD_SEP} ".join(" ".join(w) for w in words)
 
 
+def decode_words(line: str) -> list[list[str]]:
+    """``"p p | p p p"`` (as phonemize_corpus(decode=False) returns) -> [["p", "p"], ["p", "p", "p"]]."""
+    return _decode(line)
+
+
 def _decode(line: str) -> list[list[str]]:
     # interned: millions of sentences share a few dozen phone strings instead of copies
     return [[sys.intern(p) for p in w.split()] for w in line.split(WORD_SEP) if w.strip()]
@@ -97,12 +102,14 @@ def _phonemize_chunk(job: tuple[list[str], str, bool, str]) -> str:
 
 
 def phonemize_corpus(sentences: list[str], lang: str, cache_dir, njobs: int = 2, chunk_size: int = 1000,
-                     with_stress: bool = False, progress: bool = True) -> tuple[list[list[list[str]]], dict]:
+                     with_stress: bool = False, progress: bool = True, decode: bool = True) -> tuple[list, dict]:
     """Phonemise many sentences: chunks of ``chunk_size`` in ``njobs`` processes, cached in ``cache_dir``.
 
     Returns (phones of each word of each sentence, stats with ``chunks``, ``cached_chunks``).
     A chunk's cache file is named by the hash of its sentences and the options and versions, so
     a rerun (or a resumed interrupted run) phonemises only the chunks it has not finished.
+    ``decode=False`` returns each sentence as one string ``"p p | p p p"`` (far less memory for
+    millions of sentences; :func:`decode_words` turns one into word lists).
     """
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -133,10 +140,10 @@ def phonemize_corpus(sentences: list[str], lang: str, cache_dir, njobs: int = 2,
                     bar.update(futures[fut])
     finally:
         bar.close()
-    out: list[list[list[str]]] = []
+    out: list = []
     for chunk, path in zip(chunks, paths):
         lines = path.read_text(encoding="utf-8").split("\n")[:-1]
         if len(lines) != len(chunk):
             raise PhonemizerError(f"corrupt phonemisation cache {path}: delete it and rerun")
-        out.extend(_decode(line) for line in lines)
+        out.extend((_decode(line) for line in lines) if decode else lines)
     return out, {"chunks": len(chunks), "cached_chunks": len(chunks) - len(todo)}

@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -47,21 +47,24 @@ log = logging.getLogger("wav2vec_u.text")
 TEXT_VERSION = 1
 
 
-def read_utf8_lines(path: str | Path) -> list[str]:
-    """Lines of a UTF-8 text file; a bad byte raises ValueError naming the line and byte offset."""
+def iter_utf8_lines(path: str | Path) -> Iterator[str]:
+    """Lines of a UTF-8 text file, streamed; a bad byte raises ValueError naming the line and byte offset."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"text file not found: {path}")
-    lines, offset = [], 0
+    offset = 0
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
             try:
-                lines.append(raw.decode("utf-8"))
+                yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ValueError(f"{path}: not UTF-8 at line {n}, byte offset {offset + exc.start} "
                                  f"(byte 0x{raw[exc.start]:02x}); convert it, e.g. `iconv -f LATIN1 -t UTF-8`") from None
             offset += len(raw)
-    return lines
+
+
+def read_utf8_lines(path: str | Path) -> list[str]:
+    return list(iter_utf8_lines(path))
 
 
 def resolve_config(cfg: TextConfig | None = None, *, lang: str | None = None, lexicon: str | Path | None = None,
@@ -120,7 +123,7 @@ def validate(cfg: TextConfig) -> None:
             find_kenlm_binary("build_binary")
 
 
-def normalize_and_filter(lines: list[str], cfg: TextConfig) -> tuple[list[str], Counter]:
+def normalize_and_filter(lines: Iterable[str], cfg: TextConfig) -> tuple[list[str], Counter]:
     """Normalised sentences that pass the filters, and a count of dropped lines by reason."""
     dropped: Counter = Counter()
     digits = "keep" if cfg.normalize.digits == "drop_sentence" else cfg.normalize.digits
@@ -177,7 +180,7 @@ def prepare_text(input_path: str | Path, outdir: str | Path, cfg: TextConfig | N
     input_path, outdir = Path(input_path), Path(outdir)
     cfg = resolve_config(cfg, **shortcuts)
     validate(cfg)
-    lines = read_utf8_lines(input_path)  # before anything is written: bad bytes leave no trace
+    n_lines = sum(1 for _ in iter_utf8_lines(input_path))  # before anything is written: bad bytes leave no trace
     if cfg.lexicon:
         from wav2vec_u.text.lexicon import read_lexicon
 
@@ -197,7 +200,7 @@ def prepare_text(input_path: str | Path, outdir: str | Path, cfg: TextConfig | N
     outdir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".work-", dir=outdir))
     try:
-        meta = _prepare(lines, input_path, outdir, work, cfg, progress)
+        meta = _prepare(n_lines, input_path, outdir, work, cfg, progress)
         meta.update(provenance(cfg, seed=cfg.silence.seed, inputs={str(p): sha256_file(p) for p in inputs}))
         write_json(work / "meta.json", meta)
         _install(work, outdir, meta["outputs"] + ["meta.json"])
@@ -229,28 +232,29 @@ def _install(work: Path, outdir: Path, outputs: list[str]) -> None:
         os.replace(work / name, outdir / name)
 
 
-def _prepare(lines: list[str], input_path: Path, outdir: Path, work: Path, cfg: TextConfig, progress: bool) -> dict:
+def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: TextConfig, progress: bool) -> dict:
+    from wav2vec_u.text.lexicon import read_lexicon, write_lexicon
+
     timings: dict[str, float] = {}
     t = time.time()
-    sentences, dropped = normalize_and_filter(lines, cfg)
+    sentences, dropped = normalize_and_filter(iter_utf8_lines(input_path), cfg)
     timings["normalize"] = round(time.time() - t, 2)
     if not sentences:
         raise ValueError(f"{input_path}: no sentences left after normalisation and filtering "
-                         f"(read {len(lines)} lines; dropped: {dict(dropped) or 'none'})")
-    log.info("prepare-text: %d lines -> %d sentences (dropped %s)", len(lines), len(sentences), dict(dropped))
+                         f"(read {n_lines} lines; dropped: {dict(dropped) or 'none'})")
+    log.info("prepare-text: %d lines -> %d sentences (dropped %s)", n_lines, len(sentences), dict(dropped))
     word_counts = Counter(w for s in sentences for w in s.split())
     lex_words = [w for w, c in word_counts.items() if c >= cfg.lexicon_words.min_word_count]
     cache = outdir / ".cache" / "phonemize"
     pc = cfg.phonemize
-    sentence_words: list[list[list[str]]] | None = None
+    encoded: list[str] | None = None  # sentence phones as "p p | p p" strings: lean for millions of lines
     info: dict[str, Any] = {}
 
     t = time.time()
     if cfg.lexicon:
-        from wav2vec_u.text.lexicon import read_lexicon
-
         full = read_lexicon(cfg.lexicon)
         lexicon = {w: full[w] for w in lex_words if w in full}
+        del full
         phones_from = "lexicon"
     else:
         from wav2vec_u.text.lexicon import pronounce_words
@@ -259,8 +263,8 @@ def _prepare(lines: list[str], input_path: Path, outdir: Path, work: Path, cfg: 
         info.update(phonemizer_version=phonemizer_version(), espeak_version=espeak_version())
         phones_from = pc.phones_from
         if phones_from == "sentence":
-            sentence_words, stats = phonemize_corpus(sentences, cfg.lang, cache, njobs=pc.njobs, chunk_size=pc.chunk_size,
-                                                     with_stress=pc.with_stress, progress=progress)
+            encoded, stats = phonemize_corpus(sentences, cfg.lang, cache, njobs=pc.njobs, chunk_size=pc.chunk_size,
+                                              with_stress=pc.with_stress, progress=progress, decode=False)
             info["phonemize_chunks"] = stats
         timings["phonemize_sentences"] = round(time.time() - t, 2)
         t = time.time()
@@ -268,67 +272,81 @@ def _prepare(lines: list[str], input_path: Path, outdir: Path, work: Path, cfg: 
                                   with_stress=pc.with_stress, progress=progress)
     timings["lexicon"] = round(time.time() - t, 2)
 
-    # Phone words of every sentence; sentences with a word the lexicon lacks are dropped (reference).
+    def phone_words(i: int) -> list[list[str]] | None:
+        """Phones of each word of sentence i; None if it has none or a word lacks a pronunciation."""
+        if encoded is not None:
+            from wav2vec_u.text.phonemize import decode_words
+
+            return decode_words(encoded[i]) or None
+        words = sentences[i].split()
+        return [lexicon[w] for w in words] if all(w in lexicon for w in words) else None
+
+    # Pass 1: which sentences have phones (the reference drops sentences with a word the lexicon
+    # lacks), and the phone counts of those.
     oov: Counter = Counter()
-    kept_words: list[str] = []
-    kept_phones: list[list[list[str]]] = []
-    for i, s in enumerate(sentences):
-        if phones_from == "sentence":
-            assert sentence_words is not None
-            pw = [w for w in sentence_words[i] if w]
-            if not pw:
+    kept: list[int] = []
+    corpus_counts: Counter = Counter()
+    for i in range(len(sentences)):
+        pw = phone_words(i)
+        if pw is None:
+            if encoded is not None:
                 dropped["no_phones"] += 1
-                continue
-        else:
-            missing = [w for w in s.split() if w not in lexicon]
-            if missing:
-                oov.update(missing)
+            else:
                 dropped["oov"] += 1
-                continue
-            pw = [lexicon[w] for w in s.split()]
-        kept_words.append(s)
-        kept_phones.append(pw)
-    if not cfg.lexicon and phones_from == "sentence":
+                oov.update(w for w in sentences[i].split() if w not in lexicon)
+            continue
+        kept.append(i)
+        for w in pw:
+            corpus_counts.update(w)
+    if encoded is not None:
         oov.update({w: word_counts[w] for w in lex_words if w not in lexicon})
 
     # Rare phones: dropped with their sentences and lexicon entries, or mapped.
-    corpus_counts = Counter(p for pw in kept_phones for w in pw for p in w)
     rare, decided_by = find_rare(lexicon, corpus_counts, word_counts, cfg)
+    mapping = {p: cfg.phones.map_to for p in rare} if cfg.phones.rare == "map" else {}
+    lexicon_out = lexicon  # the sentences below still look words up in the unfiltered lexicon
     if rare:
-        if cfg.phones.rare == "map":
-            m = cfg.phones.map_to
-            lexicon = {w: [m if p in rare else p for p in pron] for w, pron in lexicon.items()}
-            kept_phones = [[[m if p in rare else p for p in w] for w in pw] for pw in kept_phones]
+        if mapping:
+            lexicon_out = {w: [mapping.get(p, p) for p in pron] for w, pron in lexicon.items()}
         else:
-            lexicon = {w: pron for w, pron in lexicon.items() if not rare.intersection(pron)}
-            keep = [not any(rare.intersection(w) for w in pw) for pw in kept_phones]
-            dropped["rare_phone"] += keep.count(False)
-            kept_words = [s for s, k in zip(kept_words, keep) if k]
-            kept_phones = [pw for pw, k in zip(kept_phones, keep) if k]
+            lexicon_out = {w: pron for w, pron in lexicon.items() if not rare.intersection(pron)}
         log.info("prepare-text: rare phones (< %d, counted over the %s): %s", cfg.phones.min_count,
                  cfg.phones.count_over, " ".join(sorted(rare)))
-    if not kept_words:
+
+    # Pass 2: silence tokens (seeded) and the line-aligned phone and word files.
+    rng = np.random.default_rng(cfg.silence.seed)
+    final_counts: Counter = Counter()
+    n_kept = n_words = gaps = sil_gaps = n_sil = 0
+    with open(work / "phones.txt", "w", encoding="utf-8") as f_sil, \
+            open(work / "phones.nosil.txt", "w", encoding="utf-8") as f_nosil, \
+            open(work / "words.txt", "w", encoding="utf-8") as f_words:
+        for i in kept:
+            pw = phone_words(i)
+            assert pw is not None
+            if rare:
+                if mapping:
+                    pw = [[mapping.get(p, p) for p in w] for w in pw]
+                elif any(rare.intersection(w) for w in pw):
+                    dropped["rare_phone"] += 1
+                    continue
+            line = insert_silence(pw, cfg.silence.prob, rng, surround=cfg.silence.surround)
+            nosil = [p for w in pw for p in w]
+            final_counts.update(nosil)
+            n_sil += len(line) - len(nosil)
+            gaps += max(len(pw) - 1, 0)
+            sil_gaps += gap_silences(line, cfg.silence.surround)
+            n_kept += 1
+            n_words += len(sentences[i].split())
+            f_sil.write(" ".join(line) + "\n")
+            f_nosil.write(" ".join(nosil) + "\n")
+            f_words.write(sentences[i] + "\n")
+    if not n_kept:
         raise ValueError(f"{input_path}: no sentences left after phonemisation "
                          f"(dropped: {dict(dropped)}); check phones.min_count and the lexicon")
 
-    # Silence tokens, seeded.
-    rng = np.random.default_rng(cfg.silence.seed)
-    with_sil = [insert_silence(pw, cfg.silence.prob, rng, surround=cfg.silence.surround) for pw in kept_phones]
-    gaps = sum(max(len(pw) - 1, 0) for pw in kept_phones)
-    sil_gaps = sum(gap_silences(p, cfg.silence.surround) for p in with_sil)
-
-    nosil = [[p for w in pw for p in w] for pw in kept_phones]
-    atomic_write_text(work / "phones.txt", "".join(" ".join(p) + "\n" for p in with_sil))
-    atomic_write_text(work / "phones.nosil.txt", "".join(" ".join(p) + "\n" for p in nosil))
-    atomic_write_text(work / "words.txt", "".join(s + "\n" for s in kept_words))
-    from wav2vec_u.text.lexicon import write_lexicon
-
-    write_lexicon(work / "lexicon.lst", lexicon)
+    write_lexicon(work / "lexicon.lst", lexicon_out)
     atomic_write_text(work / "oov.txt", "".join(f"{w}\t{c}\n" for w, c in sorted(oov.items(), key=lambda x: (-x[1], x[0]))))
-    final_counts = Counter(p for s in nosil for p in s)
-    n_sil = sum(1 for s in with_sil for p in s if p == SIL)
-    dictionary = PhoneDictionary.from_counts(final_counts, extra={SIL: n_sil})
-    dictionary.save(work / "dict.phn.txt")
+    PhoneDictionary.from_counts(final_counts, extra={SIL: n_sil}).save(work / "dict.phn.txt")
     _write_summary(work / "phones.summary.tsv", corpus_counts, decided_by, rare, final_counts, cfg)
     outputs = ["phones.txt", "phones.nosil.txt", "words.txt", "lexicon.lst", "oov.txt", "dict.phn.txt",
                "phones.summary.tsv"]
@@ -351,7 +369,6 @@ def _prepare(lines: list[str], input_path: Path, outdir: Path, work: Path, cfg: 
             outputs += m["outputs"] + [f"{prefix.name}.meta.json"]
         timings["lm"] = round(time.time() - t, 2)
 
-    n_words = sum(len(s.split()) for s in kept_words)
     return {
         "stage": "prepare-text",
         "input": str(input_path),
@@ -361,9 +378,9 @@ def _prepare(lines: list[str], input_path: Path, outdir: Path, work: Path, cfg: 
         "user_lexicon": cfg.lexicon or None,
         **info,
         "counts": {
-            "lines": len(lines), "sentences_after_filter": len(sentences), "sentences": len(kept_words),
+            "lines": n_lines, "sentences_after_filter": len(sentences), "sentences": n_kept,
             "dropped": dict(dropped), "words": n_words, "unique_words": len(word_counts),
-            "lexicon_entries": len(lexicon), "oov_words": len(oov), "oov_tokens": sum(oov.values()),
+            "lexicon_entries": len(lexicon_out), "oov_words": len(oov), "oov_tokens": sum(oov.values()),
             "phones": sum(final_counts.values()), "phone_inventory": len(final_counts),
             "rare_phones": sorted(rare), "sil_tokens": n_sil, "word_gaps": gaps,
             "sil_gap_rate": round(sil_gaps / gaps, 4) if gaps else None,
