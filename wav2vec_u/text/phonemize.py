@@ -1,6 +1,7 @@
 """Phonemisation with phonemizer's espeak-ng backend: sentences -> words -> phones.
 
     phonemize(["hello world"], "en-us")  ->  [[["h", "ə", "l", "oʊ"], ["w", "ɜː", "l", "d"]]]
+    phonemize_corpus(sentences, "en-us", "out/.cache/phonemize", njobs=2)   # large corpora, cached chunks
 
 Stress marks are removed; phones are espeak-ng's IPA symbols (multi-character phones such as
 ``oʊ`` stay one phone). espeak-ng may join short words ("in the" -> one word): the number of
