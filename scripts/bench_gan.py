@@ -64,7 +64,7 @@ def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
     sents = [[phones[j] for j in rng.integers(0, V, size=int(rng.integers(int(T * 0.5), T + 1)))] for _ in range(n_text)]
     cfg = from_dict(GanConfig, apply_overrides({}, [
         f"discriminator.dim={ddim}", f"data.batch_size={B}", f"trainer.device={device}", f"trainer.amp={str(amp).lower()}",
-        "trainer.progress=false"]))
+        "trainer.progress=false", f"trainer.static_shapes={str(device.type == 'cuda').lower()}"]))
     return GanTrainer(cfg, "/nonexistent", FeatureSet(feats, lengths, device=device), TextSet(sents, phones, device=device),
                       phones)
 

@@ -110,3 +110,16 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(toy_dirs, tmp_path, monke
     after = load_checkpoint(tmp_path / "last.pt")
     assert after["step"] == 50
     assert torch.equal(after["generator"]["proj.weight"], good["generator"]["proj.weight"])
+
+
+def test_static_shapes_pad_to_the_longest_utterance(toy_dirs, tmp_path):
+    """The GPU mode (no host synchronisation): fixed batch shapes, same training loop."""
+    torch.set_num_threads(1)
+    feats, text = toy_dirs
+    from wav2vec_u.train.data import FeatureSet
+
+    fs = FeatureSet.from_dir(feats, "train")
+    x, m = fs.batch(torch.tensor([0, 1]), static=True)
+    assert x.shape[1] == fs.max_length and ((~m).sum(1) == fs.lengths[:2]).all()
+    out = train_gan(small_cfg(feats, text, "trainer.max_updates=20", "trainer.static_shapes=true"), tmp_path)
+    assert out["step"] == 20 and load_checkpoint(tmp_path / "last.pt")["step"] == 20

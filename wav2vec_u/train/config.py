@@ -85,6 +85,7 @@ class TrainerConfig:
     seed: int = 1
     device: str = "cpu"  # "cuda", "cuda:1", ...; the trainer never assumes one
     amp: bool = False  # bf16 autocast on CUDA
+    static_shapes: bool = False  # pad batches to fixed sizes: no host sync per update (for GPUs)
     num_samples: int = 3  # sample decodings logged at validation
     progress: bool = True  # tqdm bar with updates/s
     resume: bool = True  # continue from <outdir>/last.pt when it exists

@@ -86,6 +86,7 @@ class FeatureSet:
         self.feats = torch.from_numpy(np.array(feats, dtype=np.float32)).to(device)  # read into memory once
         self.lengths = torch.tensor(lengths, dtype=torch.long, device=device)
         self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
+        self.max_length = max(lengths)
         self.refs = refs
         self.dim = int(self.feats.shape[1])
 
@@ -103,9 +104,12 @@ class FeatureSet:
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
 
-    def batch(self, idx: torch.Tensor, max_len: int = 0, generator: torch.Generator | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """idx (B,) utterance ids -> feats (B, L, D), padding_mask (B, L); ``max_len`` > 0 crops a random window."""
+    def batch(self, idx: torch.Tensor, max_len: int = 0, generator: torch.Generator | None = None,
+              static: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B,) utterance ids -> feats (B, L, D), padding_mask (B, L); ``max_len`` > 0 crops a random window.
+
+        ``static``: L is the longest utterance of the whole set (or ``max_len``), not of the batch,
+        so shapes never change and nothing waits for the device."""
         idx = idx.to(self.lengths.device)
         lengths = self.lengths[idx]
         starts = self.offsets[idx]
@@ -114,7 +118,10 @@ class FeatureSet:
             shift = (torch.rand(len(idx), generator=generator).to(lengths.device) * (excess + 1)).long()
             starts = starts + shift
             lengths = lengths.clamp(max=max_len)
-        L = int(lengths.max())
+        if static:
+            L = min(self.max_length, max_len) if max_len > 0 else self.max_length
+        else:
+            L = int(lengths.max())
         pos = torch.arange(L, device=lengths.device)
         mask = pos[None, :] >= lengths[:, None]
         rows = (starts[:, None] + pos[None, :]).masked_fill(mask, 0)
@@ -138,6 +145,7 @@ class TextSet:
             lengths.append(len(sent))
         if not lengths:
             raise ValueError(f"{source}: no sentences")
+        self.max_length = max(lengths)
         self.tokens = torch.tensor(ids, dtype=torch.long, device=device)
         self.lengths = torch.tensor(lengths, dtype=torch.long, device=device)
         self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
@@ -152,11 +160,11 @@ class TextSet:
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """idx (B,) -> tokens (B, L) (−1 at padding), padding_mask (B, L)."""
+    def batch(self, idx: torch.Tensor, static: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B,) -> tokens (B, L) (−1 at padding), padding_mask (B, L); ``static``: L = longest sentence."""
         idx = idx.to(self.lengths.device)
         lengths = self.lengths[idx]
-        L = int(lengths.max())
+        L = self.max_length if static else int(lengths.max())
         pos = torch.arange(L, device=lengths.device)
         mask = pos[None, :] >= lengths[:, None]
         rows = (self.offsets[idx][:, None] + pos[None, :]).masked_fill(mask, 0)

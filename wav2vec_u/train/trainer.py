@@ -179,20 +179,24 @@ class GanTrainer:
 
     def train_step(self) -> dict[str, torch.Tensor]:
         d_turn = self.is_d_step(self.step)
-        x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen)
-        tokens, tmask = self.text.batch(self.text_sampler.next())
+        static = self.cfg.trainer.static_shapes
+        x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen, static)
+        tokens, tmask = self.text.batch(self.text_sampler.next(), static)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.trainer.amp and self.device.type == "cuda")
         if d_turn:
             model, opt = self.gan.discriminator, self.opt_d
             with autocast:
-                loss, stats = discriminator_step_loss(self.gan, x, xmask, tokens, tmask, self.cfg.loss)
+                loss, stats = discriminator_step_loss(self.gan, x, xmask, tokens, tmask, self.cfg.loss, static)
         else:
             model, opt = self.gan.generator, self.opt_g
+            self.gan.discriminator.requires_grad_(False)  # G step: no gradients for D's weights
             with autocast:
-                loss, stats = generator_step_loss(self.gan, x, xmask, self.cfg.loss, code_weight=self.code_weight())
+                loss, stats = generator_step_loss(self.gan, x, xmask, self.cfg.loss, code_weight=self.code_weight(),
+                                                  static_shape=static)
         opt.zero_grad(set_to_none=True)
         self.gan.zero_grad(set_to_none=True)  # the other model's grads are never used
         loss.backward()
+        self.gan.discriminator.requires_grad_(True)
         params = [p for p in model.parameters() if p.requires_grad]
         self._all_reduce_grads(params)
         gnorm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_norm)
