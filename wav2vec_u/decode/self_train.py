@@ -47,7 +47,7 @@ FORMAT = "wav2vec-u-ctc/1"
 @dataclass
 class CtcModelConfig:
     kind: Literal["conv", "bilstm"] = "conv"
-    hidden: int = 256        # channels of every layer
+    hidden: int = 128        # channels of every layer
     layers: int = 2          # conv blocks (or BiLSTM layers) after the input projection
     kernel: int = 5          # conv kernel (odd; "same" padding)
     subsample: int = 1       # stride of the input projection (2 halves a 100 Hz frame rate)
@@ -60,9 +60,9 @@ class SelfTrainConfig:
     model: CtcModelConfig = field(default_factory=CtcModelConfig)
     iterations: int = 1      # >1: re-label the training set with the last model and train again
     epochs: int = 20
-    min_updates: int = 1000  # small corpora: more epochs until this many updates (CTC needs them)
-    batch_size: int = 8
-    lr: float = 2e-3         # Adam
+    min_updates: int = 1200  # small corpora: more epochs until this many updates (CTC needs them)
+    batch_size: int = 4
+    lr: float = 3e-3         # Adam, one-cycle schedule
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     seed: int = 1
