@@ -104,10 +104,18 @@ class CtcModel(nn.Module):
         self.norm = nn.LayerNorm(h)
         self.out = nn.Linear(h, len(self.vocab))
 
-    def set_normalization(self, feats: np.ndarray) -> None:
-        x = torch.as_tensor(np.asarray(feats, dtype=np.float32))
-        self.mean.copy_(x.mean(0))
-        self.std.copy_(x.std(0).clamp_min(1e-5))
+    def set_normalization(self, utts: Sequence[np.ndarray]) -> None:
+        """Per-dimension mean and standard deviation over all frames (streamed, no big copy)."""
+        n, total, sq = 0, np.zeros(self.input_dim), np.zeros(self.input_dim)
+        for u in utts:
+            u = np.asarray(u, dtype=np.float64)
+            n += len(u)
+            total += u.sum(0)
+            sq += (u * u).sum(0)
+        mean = total / max(n, 1)
+        std = np.sqrt(np.maximum(sq / max(n, 1) - mean * mean, 0.0))
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-5))
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return (lengths - 1) // self.cfg.subsample + 1
@@ -156,7 +164,11 @@ def train_ctc(utts: Sequence[np.ndarray], labels: Sequence[Sequence[str]], phone
     vocab = [BLANK, *[p for p in phones if p not in SPECIAL_TOKENS]]
     index = {p: i for i, p in enumerate(vocab)}
     model = CtcModel(utts[0].shape[1], vocab, cfg.model).to(cfg.device)
-    model.set_normalization(np.concatenate([np.asarray(u) for u in utts if len(u)]))
+    model.set_normalization(utts)
+    unknown = sorted({p for lab in labels for p in lab if p not in index})
+    if unknown:
+        log.warning("self-train: %d label phones are not in the phone inventory and are ignored: %s",
+                    len(unknown), " ".join(unknown[:20]))
     data, dropped = [], 0
     for u, lab in zip(utts, labels):
         ids = [index[p] for p in lab if p in index]
