@@ -38,11 +38,14 @@ import numpy as np
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.config import ConfigError, load_config, save_config, to_dict
+from wav2vec_u.decode.command import DecodeConfig
+from wav2vec_u.decode.self_train_command import SelfTrainRunConfig
 from wav2vec_u.io import read_json, write_json, atomic_write_text
 from wav2vec_u.report import StageClock, add_row, finish_results, format_console, new_results, write_results
 from wav2vec_u.segments import SegmentsConfig
-from wav2vec_u.stage import STAGE_FILE, fingerprint, invalidate, is_current, mark_done
+from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
 from wav2vec_u.synth.corpus import SynthConfig
+from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
 
 log = logging.getLogger("wav2vec_u.demo")
@@ -52,22 +55,14 @@ CONFIG_DIR = REPO / "configs" / "demo"
 # Shipped languages: demo name -> espeak-ng voice language.
 LANGS = {"en": "en-us", "es": "es"}
 # Bump when a stage's code changes what it writes, so old caches are not trusted.
-STAGE_VERSION = 1
+STAGE_VERSION = 2
+# The demo's own record per stage folder (the stages' functions may keep their own .stage.json).
+RECORD = ".demo-stage.json"
 
 
 # ---------------------------------------------------------------------------------------------
 # Config: one section per stage; each stage receives only its own section
 # ---------------------------------------------------------------------------------------------
-
-@dataclass
-class TextSection:
-    """prepare-text on the unpaired sentences."""
-
-    sil_prob: float = 0.25         # paper Sec. 4: <SIL> between words with probability 0.25
-    min_phone_count: int = 0       # drop rarer phones (reference README 1000 on real corpora)
-    lm_order: int = 4              # METHOD.md: phone and word 4-gram LMs
-    seed: int = 1
-
 
 @dataclass
 class BaselineSection:
@@ -96,12 +91,15 @@ class TrainSection:
 class DemoConfig:
     lang: str = "en"
     sentences: str = ""            # "" = the shipped data/sentences/<lang>.txt
+    run_self_train: bool = True    # the self-training stage (CTC on the GAN's labels) and its rows
     threads: int = 1               # torch threads; 1 is fastest for these small models on a busy 2-core CPU
     corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
-    text: TextSection = field(default_factory=TextSection)
+    text: TextConfig = field(default_factory=TextConfig)            # text.lang is set from lang
     features: ExtractConfig = field(default_factory=ExtractConfig)
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     train: TrainSection = field(default_factory=TrainSection)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid
+    self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
     baselines: BaselineSection = field(default_factory=BaselineSection)
     plots: PlotSection = field(default_factory=PlotSection)
 
@@ -113,6 +111,7 @@ def load_demo_config(path: str | Path | None, overrides: list[str]) -> DemoConfi
         raise ConfigError(f"lang: unknown demo language {cfg.lang!r} (shipped: {', '.join(LANGS)})")
     # One language setting: the demo's. The synthesiser's voice follows it.
     cfg.corpus.lang = LANGS[cfg.lang]
+    cfg.text.lang = LANGS[cfg.lang]
     if not cfg.train.seeds:
         raise ConfigError("train.seeds: give at least one seed")
     return cfg
@@ -150,10 +149,10 @@ class Runner:
                           "upstream": [self.stages[u].fp for u in upstream]}, inputs)
         st = Stage(name, outdir, fp)
         with self.clock.stage(name) as rec:
-            if not self.force and is_current(outdir, fp, outputs):
+            if not self.force and is_current(outdir, fp, outputs, name=RECORD):
                 st.cached = rec["cached"] = True
                 # what the stage cost when it was computed, recorded by mark_done below
-                rec["computed_seconds"] = read_json(outdir / STAGE_FILE).get("seconds")
+                rec["computed_seconds"] = read_json(outdir / RECORD).get("seconds")
                 log.info("stage %-10s cached (%s)", name, outdir)
             else:
                 log.info("stage %-10s running -> %s", name, outdir)
@@ -161,10 +160,10 @@ class Runner:
                 if fresh and outdir.exists():
                     shutil.rmtree(outdir)
                 outdir.mkdir(parents=True, exist_ok=True)
-                invalidate(outdir)
+                invalidate(outdir, name=RECORD)
                 fn(outdir)
                 rec["computed_seconds"] = round(time.perf_counter() - t0, 2)
-                mark_done(outdir, fp, outputs, seconds=rec["computed_seconds"])
+                mark_done(outdir, fp, outputs, name=RECORD, seconds=rec["computed_seconds"])
         self.stages[name] = st
         return st
 
@@ -186,11 +185,10 @@ def stage_corpus(section: SynthConfig, sentences: Path, outdir: Path) -> None:
     synthesize_corpus(sentences, outdir, section, progress=False)
 
 
-def stage_text(section: TextSection, lang: str, unpaired: Path, outdir: Path) -> None:
-    from wav2vec_u.text.command import prepare_text  # noqa: PLC0415
+def stage_text(section: TextConfig, unpaired: Path, outdir: Path) -> None:
+    from wav2vec_u.text.prepare import prepare_text  # noqa: PLC0415
 
-    prepare_text(unpaired, outdir, lang=LANGS[lang], sil_prob=section.sil_prob,
-                 min_phone_count=section.min_phone_count, lm_order=section.lm_order, seed=section.seed)
+    prepare_text(unpaired, outdir, section, progress=False)
 
 
 def stage_features(section: ExtractConfig, corpus: Path, outdir: Path) -> None:
@@ -232,48 +230,8 @@ def stage_train_gan(gan_cfg: Any, seed: int, segments: Path, text: Path, outdir:
                                         "best_weighted_lm_ppl": result.best_metric})
 
 
-def segment_spans(frame_ids: np.ndarray, pool: Any) -> np.ndarray:
-    """(start, end) frames of each segment of one utterance, redoing the segmenter's grouping.
-
-    Merge: runs of equal cluster ids; mean-pool: groups of ``ceil(n / ceil(n * rate))`` adjacent
-    segments, the last group padded by repeating the last segment (wav2vec_u.segments.mean_pool).
-    """
-    ids = np.asarray(frame_ids)
-    if pool.merge:
-        cuts = np.r_[0, np.nonzero(ids[1:] != ids[:-1])[0] + 1, len(ids)]
-        spans = np.stack([cuts[:-1], cuts[1:]], 1)
-    else:
-        spans = np.stack([np.arange(len(ids)), np.arange(1, len(ids) + 1)], 1)
-    if pool.mean_pool and len(spans):
-        n = len(spans)
-        m = math.ceil(n * pool.rate)
-        g = -(-n // m)
-        spans = np.array([[spans[min(j * g, n - 1)][0], spans[min((j + 1) * g - 1, n - 1)][1]] for j in range(m)])
-    return spans
-
-
-def read_spans(segments: Path, split: str, pool: Any, lengths: list[int]) -> list[np.ndarray] | None:
-    """Per utterance segment spans in frames, or None when the segmenter left no cluster file."""
-    from wav2vec_u.audio.features_io import read_clusters  # noqa: PLC0415
-
-    path = segments / f"{split}.cluster"
-    if not path.is_file():
-        return None
-    spans = [segment_spans(c, pool) for c in read_clusters(path)]
-    if [len(s) for s in spans] != list(lengths):
-        log.warning("%s does not match the segment counts; predicted phones get no times", path)
-        return None
-    return spans
-
-
-def frame_rate_of(features: Path) -> float | None:
-    meta = features / "meta.json"
-    return read_json(meta).get("frame_rate") if meta.is_file() else None
-
-
-def decode_split(checkpoint: Path, segments: Path, split: str, spans: list[np.ndarray] | None = None,
-                 frame_rate: float | None = None) -> tuple[list[list[str]], list, list[str]]:
-    """Viterbi phones of every utterance of a split: (hyps, decoded objects, generator phones)."""
+def viterbi_phones(checkpoint: Path, segments: Path, split: str) -> tuple[list[list[str]], list[str]]:
+    """Viterbi phones of every utterance of a split, and the generator's phone set (for selection)."""
     from wav2vec_u.decode.viterbi import viterbi_decode  # noqa: PLC0415
     from wav2vec_u.train.checkpoint import generator_logits, load_generator  # noqa: PLC0415
     from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
@@ -284,9 +242,8 @@ def decode_split(checkpoint: Path, segments: Path, split: str, spans: list[np.nd
     decoded = []
     for i in range(len(lengths)):
         logits = generator_logits(gen, np.array(feats[offsets[i]:offsets[i + 1]], dtype=np.float32))
-        decoded.append(viterbi_decode(logits, phones, spans=None if spans is None else spans[i],
-                                      frame_rate=frame_rate))
-    return [d.tokens for d in decoded], decoded, phones
+        decoded.append(viterbi_decode(logits, phones).tokens)
+    return decoded, phones
 
 
 def label_free_score(hyps: list[list[str]], phones: list[str], text: Path) -> dict[str, float]:
@@ -308,7 +265,7 @@ def stage_select(runs: list[Path], segments: Path, text: Path, outdir: Path) -> 
     scores = []
     for run in runs:
         ckpt = run / "best.pt"
-        hyps, _, phones = decode_split(ckpt, segments, "valid")
+        hyps, phones = viterbi_phones(ckpt, segments, "valid")
         m = label_free_score(hyps, phones, text)
         scores.append((run, ckpt, m))
     if len(scores) == 1 or not scores[0][2]:
@@ -332,19 +289,24 @@ def read_lines(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def stage_decode(selected: Path, segments: Path, features: Path, pool: Any, outdir: Path) -> None:
-    """Viterbi phones of the valid audio with the selected checkpoint, with segment times."""
-    from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
+def stage_decode(section: DecodeConfig, selected: Path, segments: Path, text: Path, corpus: Path,
+                 outdir: Path) -> None:
+    """Viterbi phones, and words with the lexicon + word LM (weights tuned without labels)."""
+    from wav2vec_u.decode.command import decode_split  # noqa: PLC0415
 
     sel = read_json(selected / "selected.json")
-    _, lengths = load_feature_split(segments, "valid")
-    spans = read_spans(segments, "valid", pool, lengths)
-    rate = frame_rate_of(features)
-    hyps, decoded, phones = decode_split(Path(sel["checkpoint"]), segments, "valid", spans, rate)
-    write_lines(outdir / "valid.hyp", hyps)
-    write_json(outdir / "valid.segments.json", {
-        "unit": decoded[0].unit if decoded else "position",
-        "utterances": [[[s.token, s.start, s.end] for s in d.segments] for d in decoded]})
+    decode_split(sel["checkpoint"], segments, outdir, dataclasses.replace(section, split="valid"),
+                 text_dir=text, ref_dir=corpus)
+
+
+def stage_self_train(section: SelfTrainRunConfig, selected: Path, features: Path, segments: Path, text: Path,
+                     corpus: Path, outdir: Path) -> None:
+    """CTC on the frame features, trained on the selected GAN's Viterbi labels of the train audio."""
+    from wav2vec_u.decode.self_train_command import run_self_train  # noqa: PLC0415
+
+    sel = read_json(selected / "selected.json")
+    run_self_train(features, outdir, section, checkpoint=sel["checkpoint"], label_features=segments,
+                   text_dir=text, ref_dir=corpus)
 
 
 def phone_counts(text: Path) -> Counter:
@@ -387,14 +349,16 @@ def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path,
 # Scoring, report and plots
 # ---------------------------------------------------------------------------------------------
 
-def score(refs: list[list[str]], hyps: list[list[str]]):
+def score(refs: list[list[str]], hyps: list[list[str]], lower: bool = False):
     from wav2vec_u.decode.metrics import error_rate, normalize_tokens  # noqa: PLC0415
 
-    return error_rate([normalize_tokens(r) for r in refs], [normalize_tokens(h) for h in hyps])
+    if len(refs) != len(hyps):
+        raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
+    return error_rate([normalize_tokens(r, lower=lower) for r in refs], [normalize_tokens(h, lower=lower) for h in hyps])
 
 
-def make_plots(run_dir: Path, cfg: DemoConfig, corpus: Path, features: Path, train_dir: Path,
-               decode_dir: Path, stats, baselines: dict[str, float], outdir: Path) -> list[Path]:
+def make_plots(cfg: DemoConfig, corpus: Path, train_dir: Path, decode_dir: Path, stats,
+               baselines: dict[str, float], outdir: Path) -> list[Path]:
     from wav2vec_u import plots  # noqa: PLC0415
 
     out = []
@@ -420,13 +384,13 @@ def make_plots(run_dir: Path, cfg: DemoConfig, corpus: Path, features: Path, tra
     # 3. one utterance: waveform, reference phones at espeak-ng's timings, predicted phones
     i = cfg.plots.utterance
     try:
-        out.append(plot_one_utterance(corpus, features, decode_dir, i, outdir / "utterance.png", cfg.lang))
+        out.append(plot_one_utterance(corpus, decode_dir, i, outdir / "utterance.png", cfg.lang))
     except (FileNotFoundError, ValueError, KeyError, IndexError) as exc:
         log.warning("utterance plot skipped: %s", exc)
     return out
 
 
-def plot_one_utterance(corpus: Path, features: Path, decode_dir: Path, i: int, path: Path, lang: str) -> Path:
+def plot_one_utterance(corpus: Path, decode_dir: Path, i: int, path: Path, lang: str) -> Path:
     """Valid utterance ``i``: waveform, reference phones at espeak-ng's times, predicted phones."""
     import json  # noqa: PLC0415
 
@@ -438,14 +402,51 @@ def plot_one_utterance(corpus: Path, features: Path, decode_dir: Path, i: int, p
     wav = load_16k(wav_path)
     rec = json.loads((corpus / "valid.timings.jsonl").read_text(encoding="utf-8").splitlines()[i])
     ref = [(p, t[0], t[1]) for p, t in zip(rec["phones"], rec["timings"]) if t is not None]
-    seg = read_json(decode_dir / "valid.segments.json")
-    if seg["unit"] != "seconds":
-        raise ValueError("the decoder has no segment times (no cluster file or frame rate)")
-    hyp = [(tok, s, e) for tok, s, e in seg["utterances"][i]]
-    status = rec.get("timing_status", "")
+    pred = json.loads((decode_dir / "valid.timestamps.jsonl").read_text(encoding="utf-8").splitlines()[i])
+    if pred["unit"] != "seconds":
+        raise ValueError("the decoder wrote no times in seconds (no cluster file or frame rate)")
+    hyp = [(tok, s, e) for tok, s, e in pred["phones"]]
     return plots.plot_utterance(path, wav, SAMPLE_RATE, ref, hyp,
-                                ref_label=f"reference (espeak-ng, {status})",
+                                ref_label=f"reference (espeak-ng, {rec.get('timing_status', '')})",
                                 title=f"{lang}: valid utterance {i}: {rec.get('text', wav_path.name)}")
+
+
+ROW_MOST_FREQUENT = "chance: most frequent phone"
+ROW_KMEANS = "chance: k-means clusters -> phones by frequency rank"
+ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phones)"
+
+
+def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Path | None, chance: Path,
+               upper: Path):
+    """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot)."""
+    from wav2vec_u.decode.metrics import write_alignments  # noqa: PLC0415
+
+    refs = read_lines(corpus / "valid.phn")
+    words = read_lines(corpus / "valid.wrd")
+
+    def row(table: str, system: str, hyp_file: Path | None, note: str, missing: str):
+        if hyp_file is None or not hyp_file.is_file():
+            add_row(results, table, system, None, missing)
+            return None
+        stats = score(refs if table == "per" else words, read_lines(hyp_file), lower=table == "wer")
+        add_row(results, table, system, stats.to_dict(), note)
+        return stats
+
+    no_words = "not run: no lexicon/word LM from prepare-text"
+    row("per", ROW_MOST_FREQUENT, chance / "most_frequent.hyp", "oracle length", "")
+    row("per", ROW_KMEANS, chance / "kmeans_rank.hyp", "no labels", "")
+    main = row("per", "GAN (Viterbi)", decoded / "valid.viterbi.phn", "checkpoint chosen without labels", "")
+    row("per", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.phn", "LM weights tuned without labels",
+        no_words)
+    st = st_dir / "valid.st.phn" if st_dir else None
+    row("per", "self-trained (CTC on GAN labels)", st, "no labels", "not run (run_self_train=false)")
+    st_words = st_dir / "decode" / "valid.words.phn" if st_dir else None
+    row("per", "self-trained + LM", st_words, "LM weights tuned without labels", no_words)
+    row("per", ROW_SUPERVISED, upper / "supervised.hyp", "uses labels: an upper bound, not a result", "")
+    row("wer", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.wrd", "", no_words)
+    row("wer", "self-trained + LM", st_dir / "decode" / "valid.words.wrd" if st_dir else None, "", no_words)
+    write_alignments(decoded / "valid.per.align.txt", main, name="PER")
+    return main
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,8 +464,8 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     corpus = r.run("corpus", to_dict(cfg.corpus), [],
                    ["train.tsv", "valid.tsv", "train.phn", "valid.phn", "unpaired.txt"],
                    lambda d: stage_corpus(cfg.corpus, sentences, d), inputs=[sentences]).dir
-    text = r.run("text", {"lang": cfg.lang, **to_dict(cfg.text)}, ["corpus"], ["phones.txt", "dict.phn.txt"],
-                 lambda d: stage_text(cfg.text, cfg.lang, corpus / "unpaired.txt", d)).dir
+    text = r.run("text", to_dict(cfg.text), ["corpus"], ["phones.txt", "dict.phn.txt"],
+                 lambda d: stage_text(cfg.text, corpus / "unpaired.txt", d)).dir
     features = r.run("features", to_dict(cfg.features), ["corpus"], ["train.npy", "valid.npy"],
                      lambda d: stage_features(cfg.features, corpus, d)).dir
     segments = r.run("segments", to_dict(cfg.segments), ["features"], ["train.npy", "valid.npy"],
@@ -480,8 +481,13 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     train_names = [d.name for d in run_dirs]
     selected = r.run("select", {}, [*train_names, "text"], ["selected.json"],
                      lambda d: stage_select(run_dirs, segments, text, d)).dir
-    decoded = r.run("decode", {}, ["select", "segments"], ["valid.hyp"],
-                    lambda d: stage_decode(selected, segments, features, cfg.segments.pool, d)).dir
+    decoded = r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
+                    lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d)).dir
+    st_dir = None
+    if cfg.run_self_train:
+        st_dir = r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
+                       ["ctc.pt", "valid.st.phn"],
+                       lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d)).dir
     chance = r.run("chance", to_dict(cfg.baselines), ["corpus", "segments", "text"],
                    ["most_frequent.hyp", "kmeans_rank.hyp"],
                    lambda d: stage_chance(cfg.baselines, corpus, segments, text, d)).dir
@@ -489,44 +495,31 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                   ["corpus", "segments", "text"], ["supervised.hyp"],
                   lambda d: stage_supervised(cfg.baselines, gan.generator, corpus, segments, text, d)).dir
 
-    # Score: the first and only place the held-back reference phones of valid are read.
-    with clock.stage("score"):
-        refs = read_lines(corpus / "valid.phn")
-        per_gan = score(refs, read_lines(decoded / "valid.hyp"))
-        per_mf = score(refs, read_lines(chance / "most_frequent.hyp"))
-        per_km = score(refs, read_lines(chance / "kmeans_rank.hyp"))
-        per_sup = score(refs, read_lines(upper / "supervised.hyp"))
-        from wav2vec_u.decode.metrics import write_alignments  # noqa: PLC0415
-
-        write_alignments(decoded / "valid.per.align.txt", per_gan, name="PER")
-
     results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
                           train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
                           method=cfg.train.method, seeds=cfg.train.seeds,
                           updates=gan.trainer.max_updates)
-    add_row(results, "per", "chance: most frequent phone", per_mf.to_dict(), "oracle length")
-    add_row(results, "per", "chance: k-means clusters -> phones by frequency rank", per_km.to_dict(), "no labels")
-    add_row(results, "per", f"{cfg.train.method.upper()} (Viterbi)", per_gan.to_dict(),
-            "checkpoint chosen without labels")
-    add_row(results, "per", "GAN + LM", None, "not wired yet")
-    add_row(results, "per", "self-trained", None, "not wired yet")
-    add_row(results, "per", "supervised upper bound (same generator, CTC on reference phones)",
-            per_sup.to_dict(), "uses labels")
+    # Score: the demo reads the held-back valid references only here (the decode stage also
+    # scores its own outputs, but tunes its word-LM weights without them).
+    with clock.stage("score"):
+        stats = score_rows(results, corpus, decoded, st_dir, chance, upper)
     sel = read_json(selected / "selected.json")
     results["selection"] = {k: v for k, v in sel.items() if k != "runs"}
 
     plot_dir = run_dir / "plots"
-    baselines = {"k-means by rank": per_km.rate, "most frequent phone": per_mf.rate, "supervised": per_sup.rate}
+    rates = {r_["system"]: r_["rate"] for r_ in results["per"]}
+    baselines = {"k-means by rank": rates[ROW_KMEANS], "most frequent phone": rates[ROW_MOST_FREQUENT],
+                 "supervised bound": rates[ROW_SUPERVISED]}
     with clock.stage("plots") as rec:
         fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots),
                           "up": [r.stages[n].fp for n in ("decode", "chance", "supervised", *train_names)]})
         names = ["curves.png", "confusion.png", "utterance.png"]
-        if not force and is_current(plot_dir, fp, [n for n in names if (plot_dir / n).exists()] or names[1:2]):
+        if not force and is_current(plot_dir, fp, name=RECORD):
             rec["cached"] = True
         else:
             plot_dir.mkdir(parents=True, exist_ok=True)
-            made = make_plots(run_dir, cfg, corpus, features, run_dirs[0], decoded, per_gan, baselines, plot_dir)
-            mark_done(plot_dir, fp, [p.name for p in made])
+            made = make_plots(cfg, corpus, run_dirs[0], decoded, stats, baselines, plot_dir)
+            mark_done(plot_dir, fp, [p.name for p in made], name=RECORD)
     results["plots"] = sorted(str(p.relative_to(run_dir)) for p in plot_dir.glob("*.png"))
     finish_results(results, clock)
     write_results(run_dir, results)
