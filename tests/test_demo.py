@@ -1,0 +1,104 @@
+"""`w2vu demo --quick`: the whole chain runs offline, writes its table and plots, and caches.
+
+One run of the quick chain (shared by the tests of this module through a module fixture):
+synthesis, text preparation, features, segments, training, label-free selection, decoding,
+scoring, baselines, plots, report.
+"""
+
+import json
+import math
+import time
+
+import pytest
+
+from wav2vec_u.cli import main
+from wav2vec_u.config import ConfigError
+from wav2vec_u.demo import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED, load_demo_config, resolve_config
+
+EXPECTED_ROWS = [ROW_MOST_FREQUENT, ROW_KMEANS, "GAN (Viterbi)", "GAN + LM (lexicon + word 4-gram)",
+                 "self-trained (CTC on GAN labels)", "self-trained + LM", ROW_SUPERVISED]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "run"
+    t0 = time.time()
+    rc = main(["demo", "--quick", "--out", str(out)])
+    return out, rc, time.time() - t0
+
+
+def test_quick_chain_writes_table_and_plots(quick_run, capsys):
+    out, rc, seconds = quick_run
+    assert rc == 0
+    res = json.loads((out / "results.json").read_text())
+    assert [r["system"] for r in res["per"]] == EXPECTED_ROWS
+    assert [r["system"] for r in res["wer"]] == ["GAN + LM (lexicon + word 4-gram)", "self-trained + LM"]
+    # every row was computed (prepare-text builds the lexicon and word LM the LM rows need)
+    for r in res["per"] + res["wer"]:
+        assert r["rate"] is not None and math.isfinite(r["rate"]) and 0.0 <= r["rate"] < 5.0, r
+        assert r["num_utts"] == 30 and r["ref_len"] > 0
+    # the upper bound uses labels: on the same features it must beat the label-free chance
+    rates = {r["system"]: r["rate"] for r in res["per"]}
+    assert rates[ROW_SUPERVISED] < rates[ROW_MOST_FREQUENT] < 1.0
+    assert res["selection"]["weighted_lm_ppl"] > 0
+    assert res["selection"]["checkpoint"].endswith(".pt")
+    stages = {s["stage"] for s in res["stages"]}
+    assert {"corpus", "text", "features", "segments", "train", "select", "decode", "self_train", "chance",
+            "supervised", "score", "plots"} <= stages
+    assert all(s["seconds"] >= 0 and s["peak_rss_mib"] > 0 for s in res["stages"])
+    assert "## Phone error rate" in (out / "results.md").read_text()
+    for png in ("confusion.png", "curves.png", "utterance.png"):
+        data = (out / "plots" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png
+    assert seconds < 240, f"quick demo took {seconds:.0f} s (target < 120 s on 2 cores)"
+
+
+@pytest.mark.xfail(strict=True, reason="the GAN does not learn at --quick size yet (docs/demo-findings.md); "
+                   "strict: this fails once it does, and the xfail must then go")
+def test_quick_gan_beats_frequency_rank_baseline(quick_run):
+    out, rc, _ = quick_run
+    rates = {r["system"]: r["rate"] for r in json.loads((out / "results.json").read_text())["per"]}
+    assert rates["GAN (Viterbi)"] < rates[ROW_KMEANS]
+
+
+def test_rerun_is_cached_and_an_option_reruns_only_downstream(quick_run, capsys):
+    out, rc, _ = quick_run
+    assert rc == 0
+    t0 = time.time()
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    assert time.time() - t0 < 30
+    res = json.loads((out / "results.json").read_text())
+    assert all(s["cached"] for s in res["stages"] if s["stage"] != "score"), res["stages"]
+    printed = capsys.readouterr().out
+    assert "Phone error rate" in printed and "k-means" in printed
+
+    # A changed generator learning rate retrains and redecodes; synthesis and features stay cached.
+    assert main(["demo", "--quick", "--out", str(out), "train.gan.trainer.max_updates=20",
+                 "train.gan.trainer.validate_every=10", "train.gan.trainer.save_every=10"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    cached = {s["stage"]: s["cached"] for s in res["stages"]}
+    assert cached["corpus"] and cached["text"] and cached["features"] and cached["segments"]
+    assert not cached["train"] and not cached["select"] and not cached["decode"] and not cached["self_train"]
+    assert cached["chance"] and cached["supervised"]  # they do not depend on the GAN
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="corpus.num_trian"):
+        load_demo_config(None, ["corpus.num_trian=3"])
+    with pytest.raises(ConfigError, match="train.gan.optim.lr_x"):
+        load_demo_config(None, ["train.gan.optim.lr_x=3"])
+    with pytest.raises(ConfigError, match="lang"):
+        load_demo_config(None, ["lang=xx"])
+
+
+def test_cli_defaults_resolve_per_language():
+    import argparse
+
+    from wav2vec_u.demo import add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    cfg, out = resolve_config(p.parse_args(["--lang", "es"]))
+    assert cfg.lang == "es" and out.name == "demo-es"
+    cfg, out = resolve_config(p.parse_args(["--quick"]))
+    assert cfg.lang == "en" and out.name == "demo-en-quick" and cfg.corpus.num_train < 500
