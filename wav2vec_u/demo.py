@@ -224,6 +224,9 @@ def stage_train_gan(gan_cfg: Any, seed: int, segments: Path, text: Path, outdir:
     with Tracker(outdir, "train-gan", config=cfg, seed=seed, wandb=False) as tracker:
         trainer = GanTrainer(cfg, outdir, train, text_set, phones, valid=valid, lm=lm, tracker=tracker)
         result = trainer.train()
+    if result.status != "done":  # SIGTERM/SIGUSR1: the trainer saved last.pt and stopped early
+        raise RuntimeError(f"training stopped early ({result.status}) at update {result.step}; "
+                           f"the stage is not marked done, a rerun starts it again")
     if not (outdir / "best.pt").is_file():  # no LM or never validated: the last is all we have
         shutil.copyfile(outdir / "last.pt", outdir / "best.pt")
     write_json(outdir / "result.json", {"status": result.status, "step": result.step,
