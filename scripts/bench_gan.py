@@ -7,7 +7,7 @@
 Each row runs the real training step (``GanTrainer.train_step``: batch gather from the
 in-memory sets, generator, join, discriminator, gradient penalty, Adam), alternating D and G
 updates as training does, on random features and text of the given sizes. FLOPs per update
-are counted with ``torch.utils.flop_counter`` (matmuls and convolutions, forward, backward and
+are counted with ``torch.utils.flop_counter``'s formulas at the dispatch level (matmuls and convolutions, forward, backward and
 the gradient penalty's double backward; elementwise work is not counted), averaged over a D
 and a G update. The matmul rate is a dense (n x n) @ (n x n) product timed by this script on
 the same device (fp32; bf16 too on CUDA), so the last columns say how far from the hardware
@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.config import GanConfig
@@ -69,12 +70,31 @@ def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
                       phones)
 
 
+class FlopCounter(TorchDispatchMode):
+    """Counts matmul/convolution FLOPs of every aten op (torch's own formulas), forward and backward.
+
+    torch's FlopCounterMode installs module hooks that do not support the gradient penalty's
+    ``autograd.grad``; counting at the dispatch level has no such hooks."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
 def count_flops(tr: GanTrainer) -> float:
     total = 0
     for _ in range(2):  # one G and one D update
-        with FlopCounterMode(display=False) as fc:
+        with FlopCounter() as fc:
             tr.train_step()
-        total += fc.get_total_flops()
+        total += fc.total
     return total / 2
 
 
