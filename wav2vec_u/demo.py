@@ -47,6 +47,7 @@ from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
+from wav2vec_u.train.decipher import DecipherConfig
 
 log = logging.getLogger("wav2vec_u.demo")
 
@@ -71,6 +72,17 @@ class BaselineSection:
     supervised_lr: float = 2e-3
     supervised_batch_size: int = 32
     supervised_max_seconds: float = 180.0
+
+
+@dataclass
+class DecipherSection:
+    """The research alternative to the GAN (wav2vec_u.train.decipher): an EM decipherment HMM."""
+
+    enabled: bool = False          # off by default: it does not beat chance yet (docs/demo-findings.md)
+    units: int = 40                # k-means units on smoothed frames (findings: K=40, c=4, avg 5)
+    smooth: int = 5                # frames box-averaged before clustering
+    max_train_utts: int = 400      # EM on this many training utterances (cost: ~9 s per pass per 400)
+    hmm: DecipherConfig = field(default_factory=DecipherConfig)
 
 
 @dataclass
@@ -101,6 +113,7 @@ class DemoConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid
     self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
     baselines: BaselineSection = field(default_factory=BaselineSection)
+    decipher: DecipherSection = field(default_factory=DecipherSection)
     plots: PlotSection = field(default_factory=PlotSection)
 
 
@@ -329,6 +342,8 @@ def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: P
     vx, vl = load_feature_split(segments, "valid")
     write_lines(outdir / "kmeans_rank.hyp", kmeans_rank_hyps(np.asarray(tx), tl, np.asarray(vx), vl, counts,
                                                              seed=section.kmeans_seed))
+    write_meta(outdir, section, section.kmeans_seed, [corpus / "valid.phn", text / "phones.txt",
+                                                      segments / "train.lengths"])
 
 
 def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path, segments: Path,
@@ -346,6 +361,36 @@ def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path,
     model, phones, history = train_supervised(np.asarray(tx), tl, refs, scfg, generator_cfg, phones=phones)
     write_lines(outdir / "supervised.hyp", decode_supervised(model, phones, np.asarray(vx), vl))
     write_json(outdir / "supervised.json", {"history": history, "seconds": round(time.time() - t0, 1)})
+    write_meta(outdir, {"baselines": to_dict(section), "generator": to_dict(generator_cfg)}, scfg.seed,
+               [corpus / "train.phn", segments / "train.lengths", text / "dict.phn.txt"])
+
+
+def stage_decipher(section: DecipherSection, features: Path, text: Path, outdir: Path) -> None:
+    """Units from frame features, EM on train units + the unpaired phone text, Viterbi on valid."""
+    from wav2vec_u.train.data import load_feature_split  # noqa: PLC0415
+    from wav2vec_u.train.decipher import decode, make_units, train_units_to_phones  # noqa: PLC0415
+
+    tx, tl = load_feature_split(features, "train")
+    vx, vl = load_feature_split(features, "valid")
+    cent, units = make_units(np.asarray(tx), tl, k=section.units, smooth=section.smooth, seed=section.hmm.seed)
+    _, vunits = make_units(np.asarray(vx), vl, smooth=section.smooth, centroids=cent)
+    sents = read_lines(text / "phones.txt")
+    history = []
+    model = train_units_to_phones(units[:section.max_train_utts], sents, section.units, section.hmm,
+                                  on_iter=lambda r, it, ll, m: history.append({"restart": r, "iter": it,
+                                                                               "loglik_per_unit": ll}))
+    write_lines(outdir / "valid.hyp", decode(model, vunits))
+    write_json(outdir / "decipher.json", {"history": history,
+                                          "valid_loglik": model.log_likelihood(vunits)})
+    write_meta(outdir, section, section.hmm.seed, [features / "train.lengths", text / "phones.txt"])
+
+
+def write_meta(outdir: Path, config: Any, seed: int | None, inputs: list[Path]) -> None:
+    """meta.json: config, input hashes, versions, seed (wav2vec_u.tracking.provenance)."""
+    from wav2vec_u.io import sha256_file  # noqa: PLC0415
+    from wav2vec_u.tracking import provenance  # noqa: PLC0415
+
+    write_json(outdir / "meta.json", provenance(config, seed, {str(p): sha256_file(p) for p in inputs}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +465,7 @@ ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phone
 
 
 def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Path | None, chance: Path,
-               upper: Path):
+               upper: Path, decipher: Path | None = None):
     """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot)."""
     from wav2vec_u.decode.metrics import write_alignments  # noqa: PLC0415
 
@@ -445,6 +490,8 @@ def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Pat
     row("per", "self-trained (CTC on GAN labels)", st, "no labels", "not run (run_self_train=false)")
     st_words = st_dir / "decode" / "valid.words.phn" if st_dir else None
     row("per", "self-trained + LM", st_words, "LM weights tuned without labels", no_words)
+    if decipher is not None:
+        row("per", "decipher HMM (EM on k-means units, research option)", decipher / "valid.hyp", "no labels", "")
     row("per", ROW_SUPERVISED, upper / "supervised.hyp", "uses labels: an upper bound, not a result", "")
     row("wer", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.wrd", "", no_words)
     row("wer", "self-trained + LM", st_dir / "decode" / "valid.words.wrd" if st_dir else None, "", no_words)
@@ -498,6 +545,11 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                   ["corpus", "segments", "text"], ["supervised.hyp"],
                   lambda d: stage_supervised(cfg.baselines, gan.generator, corpus, segments, text, d)).dir
 
+    dec_dir = None
+    if cfg.decipher.enabled:
+        dec_dir = r.run("decipher", to_dict(cfg.decipher), ["features", "text"], ["valid.hyp"],
+                        lambda d: stage_decipher(cfg.decipher, features, text, d)).dir
+
     results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
                           train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
                           method=cfg.train.method, seeds=cfg.train.seeds,
@@ -505,7 +557,7 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     # Score: the demo reads the held-back valid references only here (the decode stage also
     # scores its own outputs, but tunes its word-LM weights without them).
     with clock.stage("score"):
-        stats = score_rows(results, corpus, decoded, st_dir, chance, upper)
+        stats = score_rows(results, corpus, decoded, st_dir, chance, upper, dec_dir)
     sel = read_json(selected / "selected.json")
     results["selection"] = {k: v for k, v in sel.items() if k != "runs"}
 
@@ -524,6 +576,10 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
             made = make_plots(cfg, corpus, run_dirs[0], decoded, stats, baselines, plot_dir)
             mark_done(plot_dir, fp, [p.name for p in made], name=RECORD)
     results["plots"] = sorted(str(p.relative_to(run_dir)) for p in plot_dir.glob("*.png"))
+    from wav2vec_u.io import sha256_file  # noqa: PLC0415
+    from wav2vec_u.tracking import provenance  # noqa: PLC0415
+
+    results["provenance"] = provenance(cfg, None, {str(sentences): sha256_file(sentences)})
     finish_results(results, clock)
     write_results(run_dir, results)
     return results
