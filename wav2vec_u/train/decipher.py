@@ -48,9 +48,9 @@ class DecipherConfig:
     lm_interpolation: float = 0.9  # trigram weight; the rest goes to the bigram (order 3 only)
     lm_add: float = 0.01           # add-k count for every bigram, so unseen phone pairs stay possible
     lm_power: float = 1.0          # raise the n-gram to this power during EM (Knight et al. 2006 "cubing": 3)
-    iters: int = 6                 # passes over the unit sequences
+    iters: int = 15                # passes over the unit sequences (toy cipher: learned by 15; docs/demo-findings.md)
     batch_size: int = 25           # utterances per forward-backward batch
-    stepwise: float = 0.7          # stepwise EM step size exponent (Liang & Klein 2009); 0 = batch EM
+    stepwise: float = 0.0          # 0 = batch EM (better on the toy and the demo); else stepwise EM step (k+2)^-x (Liang & Klein 2009)
     restarts: int = 1              # random starts; the one with the highest likelihood is kept (label-free)
     sil_init: bool = True          # start E[<SIL>] at the unit distribution of utterance edges (audio starts/ends silent)
     emission_floor: float = 1e-4   # added to emission counts before normalising
@@ -82,6 +82,29 @@ def dedup_units(ids: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
             raise ValueError("an utterance has no frames; remove it before deciphering")
         out.append(u[np.r_[True, u[1:] != u[:-1]]])
     return out
+
+
+def make_units(frames: np.ndarray, lengths: Sequence[int], k: int = 40, smooth: int = 5, niter: int = 30,
+               seed: int = 1, centroids: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Discrete units from frame features: box-average ``smooth`` frames per utterance, k-means, dedup runs.
+
+    Returns (centroids (k, D), unit sequences). Pass ``centroids`` to assign another split with the
+    same codebook. The averaging removes most frame-to-frame cluster flicker (docs/demo-findings.md).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    from wav2vec_u.segments import assign_clusters, fit_kmeans
+
+    frames = np.asarray(frames, dtype=np.float32)
+    if smooth > 1:
+        parts, o = [], 0
+        for n in lengths:
+            parts.append(uniform_filter1d(frames[o:o + n], smooth, axis=0, mode="nearest"))
+            o += n
+        frames = np.concatenate(parts)
+    if centroids is None:
+        centroids = fit_kmeans(frames, k=k, niter=niter, nredo=1, seed=seed)
+    return centroids, dedup_units(assign_clusters(frames, centroids), lengths)
 
 
 def phone_ngram(sentences: Sequence[Sequence[str]], order: int = 3, interpolation: float = 0.9,
