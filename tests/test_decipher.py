@@ -134,3 +134,14 @@ def test_config_errors():
         m.log_likelihood([np.array([0, 5])])
     m2 = DecipherHMM.from_state_dict(m.state_dict())
     assert m2.phones == m.phones and m2.num_units == 3
+
+
+def test_shipped_config_loads():
+    from pathlib import Path
+
+    from wav2vec_u.config import load_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "demo" / "decipher.yaml"
+    cfg = load_config(DecipherConfig, path, ["iters=2"])
+    cfg.check()
+    assert cfg.order == 3 and cfg.iters == 2
