@@ -8,8 +8,9 @@ after training and a lower unsupervised metric (weighted_lm_ppl) than at the sta
 
 Settings (``configs/gan/toy.yaml``, each a config option, see docs/gan.md for the search): the textbook WGAN-GP norm
 (``loss.gp_norm=sample``, weight 1.0) instead of the reference's per-phone time norm, a
-faster discriminator (``optim.lr_d=0.002``) and generator (``optim.lr_g=0.001``), D 64 wide,
-batch 64. With the reference's exact settings the same toy stays above 80% PER at this budget.
+faster discriminator (``optim.lr_d=0.002``) and generator (``optim.lr_g=0.001``), D 128 wide,
+batch 64. With the reference's exact settings the same toy stays at ~80% PER at this budget.
+Measured with these settings (seed 1, toy seed 0): PER 109% -> 13.5% at 500 updates.
 """
 
 import json
@@ -32,7 +33,7 @@ def test_gan_deciphers_toy(tmp_path):
     write_toy(toy, tmp_path / "feats", tmp_path / "text")
     cfg = load_config(GanConfig, TOY_CONFIG, [
         f"data.features={tmp_path / 'feats'}", f"data.text={tmp_path / 'text'}",
-        "trainer.max_updates=600", "trainer.validate_every=100", "trainer.save_every=600", "trainer.log_every=100",
+        "trainer.max_updates=500", "trainer.validate_every=100", "trainer.save_every=500", "trainer.log_every=100",
         "trainer.seed=1", "trainer.progress=false"])
     train_gan(cfg, tmp_path / "run")
     vals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
