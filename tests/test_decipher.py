@@ -145,3 +145,14 @@ def test_shipped_config_loads():
     cfg = load_config(DecipherConfig, path, ["iters=2"])
     cfg.check()
     assert cfg.order == 3 and cfg.iters == 2
+
+
+def test_init_emissions_hook():
+    text, units, refs = toy_cipher()
+    phones, _ = phone_ngram(text, 3)
+    E = fit_supervised(units[:100], refs[:100], phones, 14, self_loop=0.6)
+    cfg = DecipherConfig(iters=2, stepwise=0.0, self_loop=0.6)
+    model = train_units_to_phones(units[:100], text, 14, cfg, init_emissions=E)
+    assert error_rate(refs[100:], decode(model, units[100:])).rate < 0.2
+    with pytest.raises(ValueError, match="init_emissions"):
+        train_units_to_phones(units[:10], text, 14, cfg, init_emissions=E[:, :3])
