@@ -50,9 +50,10 @@ class DecipherConfig:
     lm_power: float = 1.0          # raise the n-gram to this power during EM (Knight et al. 2006 "cubing": 3)
     iters: int = 15                # passes over the unit sequences (toy cipher: learned by 15; docs/demo-findings.md)
     batch_size: int = 25           # utterances per forward-backward batch
-    stepwise: float = 0.0          # 0 = batch EM (better on the toy and the demo); else stepwise EM step (k+2)^-x (Liang & Klein 2009)
+    stepwise: float = 0.0          # 0 = batch EM (better on toy and demo); x: stepwise EM, step (k+2)^-x
+                                   # (Liang & Klein 2009)
     restarts: int = 1              # random starts; the one with the highest likelihood is kept (label-free)
-    sil_init: bool = True          # start E[<SIL>] at the unit distribution of utterance edges (audio starts/ends silent)
+    sil_init: bool = True          # start E[<SIL>] at the units of utterance edges (audio starts/ends silent)
     emission_floor: float = 1e-4   # added to emission counts before normalising
     seed: int = 1
 
