@@ -219,3 +219,10 @@ def add_tracking_arguments(parser: Any) -> None:
 
 def config_from_args(cls: type[T], args: Any) -> T:
     return load_config(cls, getattr(args, "config", None), getattr(args, "overrides", []))
+
+
+def add_stage_arguments(parser: Any, force: bool = True) -> None:
+    """``--no-progress`` (sets ``args.progress``) and, for cached stages, ``--force``."""
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    if force:
+        parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")

@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", help="i/n: extract only the i-th (0-based) of n slices of each manifest")
     parser.add_argument("--merge", action="store_true", help="only join finished shards (needs --shards)")
     parser.add_argument("--shards", type=int, help="number of shards to join with --merge")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_stage_arguments(parser, force=False)
     add_config_arguments(parser)
     add_tracking_arguments(parser)
 

@@ -192,12 +192,11 @@ def source_listing(src: Path, cfg: ManifestConfig, exclude: Path) -> list[list[A
 
 
 def add_arguments(parser) -> None:
-    from wav2vec_u.config import add_config_arguments, add_tracking_arguments
+    from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments
 
     parser.add_argument("src", type=Path, help="folder of audio files (searched recursively)")
     parser.add_argument("outdir", type=Path, help="output folder: train.tsv [valid.tsv], skipped.tsv, audio/")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")
+    add_stage_arguments(parser)
     add_config_arguments(parser)
     add_tracking_arguments(parser)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wav2vec_u.audio.extract import ExtractConfig
-from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args
 from wav2vec_u.segments import SegmentsConfig
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extractor", help="shortcut for extract.features.extractor")
     parser.add_argument("--layer", help="shortcut for extract.features.layer")
     parser.add_argument("--device", help="shortcut for extract.features.device")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_stage_arguments(parser, force=False)
     add_config_arguments(parser)
     add_tracking_arguments(parser)
 

@@ -172,12 +172,11 @@ def _manifests(path: Path) -> list[Path]:
 
 
 def add_arguments(parser) -> None:
-    from wav2vec_u.config import add_config_arguments, add_tracking_arguments
+    from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments
 
     parser.add_argument("manifest", type=Path, help="a manifest (train.tsv) or a folder: every *.tsv in it")
     parser.add_argument("outdir", type=Path, help="output folder: <split>.tsv, audio/<split>/, <split>.vad.jsonl")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")
+    add_stage_arguments(parser)
     add_config_arguments(parser)
     add_tracking_arguments(parser)
 

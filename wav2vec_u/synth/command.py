@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from wav2vec_u.config import add_config_arguments, add_tracking_arguments, load_config, save_config, to_dict
+from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, load_config, save_config, to_dict
 from wav2vec_u.io import sha256_file
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-unpaired", type=int, help="sentences in unpaired.txt (-1: all not spoken)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--workers", type=int, help="synthesis processes")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--force", action="store_true", help="recompute even if the outputs are current")
+    add_stage_arguments(parser)
     add_config_arguments(parser)
     add_tracking_arguments(parser)
 
