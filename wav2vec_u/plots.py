@@ -119,7 +119,7 @@ def plot_utterance(path: str | Path, wav: np.ndarray, sample_rate: int,
                    hyp_label: str = "predicted (segment times)") -> Path:
     """Waveform with two phone tiers: ``(phone, start_s, end_s)`` per phone."""
     dur = len(wav) / sample_rate
-    fig, (ax_w, ax_t) = plt.subplots(2, 1, figsize=(max(8.0, 2.4 * dur + 3), 4.2), sharex=True,
+    fig, (ax_w, ax_t) = plt.subplots(2, 1, figsize=(max(8.0, 3.0 * dur + 3), 4.2), sharex=True,
                                      gridspec_kw={"height_ratios": [2.2, 1.3]})
     t = np.arange(len(wav)) / sample_rate
     ax_w.plot(t, wav, lw=0.4, color="0.3")
@@ -133,7 +133,9 @@ def plot_utterance(path: str | Path, wav: np.ndarray, sample_rate: int,
         for i, (ph, s, e) in enumerate(items):
             ax_t.add_patch(plt.Rectangle((s, tier_y - 0.4), max(e - s, 1e-3), 0.8, fill=True,
                                          alpha=0.15 + 0.1 * (i % 2), color=color, lw=0))
-            ax_t.text((s + e) / 2, tier_y, ph, ha="center", va="center", fontsize=8)
+            narrow = (e - s) < 0.045  # short runs: small vertical labels so neighbours do not overlap
+            ax_t.text((s + e) / 2, tier_y, ph, ha="center", va="center", fontsize=6 if narrow else 8,
+                      rotation=90 if narrow else 0)
     ax_t.set_xlabel("time (s)")
     ax_w.set_title(title or "predicted and reference phones")
     return _save(fig, path)
