@@ -55,10 +55,13 @@ def test_quick_chain_writes_table_and_plots(quick_run, capsys):
 
 @pytest.mark.xfail(strict=True, reason="the GAN does not learn at --quick size yet (docs/demo-findings.md); "
                    "strict: this fails once it does, and the xfail must then go")
-def test_quick_gan_beats_frequency_rank_baseline(quick_run):
+def test_quick_gan_beats_chance_baselines(quick_run):
+    # Both chance rows: the k-means frequency-rank baseline alone sits above 100% PER (segments
+    # over-split phones), and a chance-level GAN lands within a few points of it either way
+    # (measured 165.6% vs 167.9% once update 0 stopped being selectable), which is not learning.
     out, rc, _ = quick_run
     rates = {r["system"]: r["rate"] for r in json.loads((out / "results.json").read_text())["per"]}
-    assert rates["GAN (Viterbi)"] < rates[ROW_KMEANS]
+    assert rates["GAN (Viterbi)"] < min(rates[ROW_KMEANS], rates[ROW_MOST_FREQUENT])
 
 
 def test_rerun_is_cached_and_an_option_reruns_only_downstream(quick_run, capsys):

@@ -311,7 +311,11 @@ class GanTrainer:
         if not m:
             return m
         metric = m.get("valid_weighted_lm_ppl")
-        if metric is not None and metric < self.best_metric:
+        # Update 0 is logged as the baseline but never becomes best.pt: the untrained generator
+        # spreads its argmax over every phone (U = 1), which the metric rewards, and on the demo
+        # corpus it "won" against every trained checkpoint. The reference first validates after
+        # validate_interval_updates, so it never considers the untrained model either.
+        if metric is not None and self.step > 0 and metric < self.best_metric:
             self.best_metric = metric
             m["new_best"] = True
             self.save("best.pt")
