@@ -6,16 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from wav2vec_u.text.lm import KenLMNotFound, NgramLM, build_lm, check_prune, find_kenlm_binary, oov_count
+from wav2vec_u.text.lm import KenLMNotFound, NgramLM, build_lm, check_prune, find_kenlm_binary, kenlm_tools_available, oov_count
 
 REPO = Path(__file__).resolve().parent.parent
 
-try:
-    find_kenlm_binary("lmplz")
-    find_kenlm_binary("build_binary")
-    HAVE_KENLM = True
-except KenLMNotFound:
-    HAVE_KENLM = False
+HAVE_KENLM = kenlm_tools_available()
 needs_lmplz = pytest.mark.skipif(not HAVE_KENLM, reason="KenLM lmplz/build_binary not built: run scripts/setup.sh")
 
 

@@ -10,17 +10,12 @@ from wav2vec_u.config import load_config
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.text.dictionary import PhoneDictionary
 from wav2vec_u.text.lexicon import read_lexicon
-from wav2vec_u.text.lm import KenLMNotFound, find_kenlm_binary
+from wav2vec_u.text.lm import kenlm_tools_available
 from wav2vec_u.text.prepare import prepare_text
 from wav2vec_u.text.silence import SIL
 
 REPO = Path(__file__).resolve().parent.parent
-try:
-    find_kenlm_binary("lmplz")
-    find_kenlm_binary("build_binary")
-    HAVE_KENLM = True
-except KenLMNotFound:
-    HAVE_KENLM = False
+HAVE_KENLM = kenlm_tools_available()
 needs_lmplz = pytest.mark.skipif(not HAVE_KENLM, reason="KenLM lmplz/build_binary not built: run scripts/setup.sh")
 
 

@@ -86,3 +86,23 @@ def sha256_text(text: str) -> str:
 def sha256_json(obj: Any) -> str:
     """Stable hash of plain data (sorted keys), used as a stage fingerprint."""
     return sha256_text(json.dumps(obj, sort_keys=True, default=str))
+
+
+def load_tagged_state(path: str | Path, fmt: str, what: str, map_location: Any = "cpu") -> dict:
+    """A ``torch.save``d dict whose ``format`` key is ``fmt``; errors name the file and what it is not.
+
+    Our checkpoints carry configs and lineage as plain Python objects, so they are loaded with
+    ``weights_only=False``: load only checkpoints you made or trust.
+    """
+    import torch  # noqa: PLC0415 - torch is imported only by the stages that load models
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing {what} {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ValueError(f"{path} is not a readable checkpoint ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise ValueError(f"{path} is not a wav2vec-u {what} (format {fmt})")
+    return state

@@ -36,7 +36,7 @@ from torch import nn
 from wav2vec_u.config import from_dict, to_dict
 from wav2vec_u.decode.metrics import SPECIAL_TOKENS, error_rate
 from wav2vec_u.decode.viterbi import viterbi_decode
-from wav2vec_u.io import atomic_path
+from wav2vec_u.io import atomic_path, load_tagged_state
 
 log = logging.getLogger(__name__)
 
@@ -276,15 +276,7 @@ def save_ctc_model(path: str | Path, model: CtcModel, extra: dict | None = None)
 
 
 def load_ctc_model(path: str | Path, device: str = "cpu") -> CtcModel:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing CTC model {path}")
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"{path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a wav2vec-u CTC model (format {FORMAT})")
+    state = load_tagged_state(path, FORMAT, "CTC model", device)
     model = CtcModel(int(state["input_dim"]), state["vocab"], from_dict(CtcModelConfig, state["model_config"]))
     model.load_state_dict(state["state_dict"])
     model.blank_offset = float(state.get("blank_offset", 0.0))
@@ -293,10 +285,10 @@ def load_ctc_model(path: str | Path, device: str = "cpu") -> CtcModel:
 
 def is_ctc_checkpoint(path: str | Path) -> bool:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001
+        load_tagged_state(path, FORMAT, "CTC model")
+    except (FileNotFoundError, ValueError):
         return False
-    return isinstance(state, dict) and state.get("format") == FORMAT
+    return True
 
 
 @dataclass

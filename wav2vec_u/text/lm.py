@@ -35,6 +35,16 @@ class KenLMNotFound(FileNotFoundError):
     pass
 
 
+def kenlm_tools_available() -> bool:
+    """True when both ``lmplz`` and ``build_binary`` can be found (see :func:`find_kenlm_binary`)."""
+    try:
+        find_kenlm_binary("lmplz")
+        find_kenlm_binary("build_binary")
+    except KenLMNotFound:
+        return False
+    return True
+
+
 def find_kenlm_binary(name: str) -> Path:
     """``lmplz`` or ``build_binary`` from $KENLM_BIN, .cache/kenlm/bin, or PATH."""
     candidates = []

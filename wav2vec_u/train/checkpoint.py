@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from wav2vec_u.config import from_dict
-from wav2vec_u.io import atomic_path
+from wav2vec_u.io import atomic_path, load_tagged_state
 from wav2vec_u.models.generator import Generator
 from wav2vec_u.train.config import GanConfig
 
@@ -33,16 +33,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"missing checkpoint {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"{path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a wav2vec-u GAN checkpoint (format {FORMAT})")
-    return state
+    return load_tagged_state(path, FORMAT, "GAN checkpoint", map_location)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, list[str], GanConfig]:
