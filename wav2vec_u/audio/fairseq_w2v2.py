@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wav2vec_u.audio.features import pad_waveforms
+
 log = logging.getLogger(__name__)
 
 # State-dict entries that exist in pre-training checkpoints but play no part in features.
@@ -456,13 +458,9 @@ class FairseqExtractor:
             return []
         if len(wavs) > 1 and not self.batch_invariant:
             return [self.extract_batch([w])[0] for w in wavs]
-        lengths = [len(w) for w in wavs]
+        src, lengths = pad_waveforms(wavs, normalize_waveform if self.normalize else None)
         if min(lengths) < self.arch.conv_layers[0][1] or min(self.num_frames(n) for n in lengths) < 1:
             raise ValueError(f"utterance of {min(lengths)} samples is too short for {self.name} (no frame)")
-        src = torch.zeros(len(wavs), max(lengths))
-        for i, w in enumerate(wavs):
-            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
-            src[i, : len(w)] = normalize_waveform(x) if self.normalize else x
         mask = None
         if len(set(lengths)) > 1:
             mask = torch.arange(src.shape[1])[None, :] >= torch.tensor(lengths)[:, None]

@@ -32,6 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wav2vec_u.audio.features import pad_waveforms
+
+
+def _zero_mean_unit_var(x: torch.Tensor) -> torch.Tensor:
+    """Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm, per utterance."""
+    return (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+
 log = logging.getLogger(__name__)
 
 
@@ -119,15 +126,9 @@ class HFExtractor:
             return []
         if len(wavs) > 1 and not self.batch_invariant:
             return [self.extract_batch([w])[0] for w in wavs]
-        lengths = [len(w) for w in wavs]
+        src, lengths = pad_waveforms(wavs, _zero_mean_unit_var if self.normalize else None)
         if min(self.num_frames(n) for n in lengths) < 1:
             raise ValueError(f"utterance of {min(lengths)} samples is too short for {self.name} (no frame)")
-        src = torch.zeros(len(wavs), max(lengths))
-        for i, w in enumerate(wavs):
-            x = torch.from_numpy(np.asarray(w, dtype=np.float32))
-            if self.normalize:  # Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
-                x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
-            src[i, : len(w)] = x
         kwargs = {}
         if len(set(lengths)) > 1:
             kwargs["attention_mask"] = (torch.arange(src.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long().to(self.device)
