@@ -91,3 +91,50 @@ def test_missing_binaries_name_the_setup_script(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(KenLMNotFound, match="scripts/setup.sh"):
         find_kenlm_binary("lmplz")
+
+
+@needs_lmplz
+def test_pure_python_arpa_scorer_matches_kenlm(tmp_path, phone_sentences):
+    """The fallback used where the kenlm module is missing gives KenLM's scores, OOVs included."""
+    import kenlm
+
+    from wav2vec_u.text.arpa import ArpaModel
+
+    text = tmp_path / "phones.txt"
+    text.write_text("".join(" ".join(s) + "\n" for s in phone_sentences[:800]), encoding="utf-8")
+    build_lm(text, tmp_path / "lm", order=4, prune=[0, 0, 1], binary=False)
+    ref, ours = kenlm.Model(str(tmp_path / "lm.arpa")), ArpaModel(tmp_path / "lm.arpa")
+    rng = random.Random(0)
+    held = [" ".join(s) for s in phone_sentences[800:860]]
+    odd = [" ".join(rng.sample(s, len(s))) for s in phone_sentences[860:880]]  # unseen n-grams: backoffs
+    oov = ["a ZZZ b", "QQ", ""]
+    for sent in held + odd + oov:
+        for bos, eos in ((True, True), (False, True), (True, False)):
+            assert ours.score(sent, bos=bos, eos=eos) == pytest.approx(ref.score(sent, bos=bos, eos=eos), abs=1e-4), sent
+
+
+def test_load_lm_falls_back_to_the_arpa_file_without_kenlm(tmp_path, monkeypatch):
+    import builtins
+
+    from wav2vec_u.text.arpa import ArpaModel
+    from wav2vec_u.train.selection import load_lm
+
+    arpa = tmp_path / "lm.phones.4.arpa"
+    arpa.write_text("\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-1.0\t<s>\t-0.5\n-0.3\ta\t-0.2\n-0.7\t</s>\n\n"
+                    "\\2-grams:\n-0.1\t<s> a\n\n\\end\\\n")
+    (tmp_path / "lm.phones.4.bin").write_bytes(b"not read")
+    real_import = builtins.__import__
+
+    def no_kenlm(name, *a, **k):
+        if name == "kenlm":
+            raise ImportError("no kenlm")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_kenlm)
+    lm = load_lm(tmp_path / "lm.phones.4.bin")
+    assert isinstance(lm, ArpaModel)
+    assert lm.score("a", bos=True, eos=True) == pytest.approx(-0.1 + -0.2 + -0.7)  # p(a|<s>) + bo(a) + p(</s>)
+    assert lm.score("a", bos=False, eos=False) == pytest.approx(-0.3)
+    arpa.unlink()
+    with pytest.raises(FileNotFoundError, match="pip install kenlm"):
+        load_lm(tmp_path / "lm.phones.4.bin")

@@ -13,10 +13,13 @@ Across runs (paper Eqs. 5-6): :func:`select_runs`.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,12 +37,25 @@ class LmScore:
 
 
 def load_lm(path: str | Path):
-    """A KenLM model (binary or ARPA)."""
-    import kenlm  # noqa: PLC0415 - heavy import only when scoring
+    """A KenLM model (binary or ARPA); without the ``kenlm`` module, the ARPA file read in Python.
 
+    ``w2vu prepare-text`` writes ``lm.phones.4.arpa`` next to ``lm.phones.4.bin``, so a machine
+    that cannot install kenlm (a fixed GPU image, say) still gets the label-free metric.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing phone LM {path} (run `w2vu prepare-text` first)")
+    try:
+        import kenlm  # noqa: PLC0415 - heavy import only when scoring
+    except ImportError:
+        from wav2vec_u.text.arpa import ArpaModel  # noqa: PLC0415
+
+        arpa = path if path.suffix != ".bin" else path.with_suffix(".arpa")
+        if not arpa.is_file():
+            raise FileNotFoundError(f"the kenlm module is not installed and there is no ARPA file {arpa} to read "
+                                    f"instead of {path}: `pip install kenlm`, or rerun `w2vu prepare-text`") from None
+        log.warning("kenlm is not installed: scoring with the pure-Python ARPA reader (%s), slower", arpa)
+        return ArpaModel(arpa)
     return kenlm.Model(str(path))
 
 
