@@ -119,10 +119,11 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=10, help="timed updates per row (after 4 warm-up)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     ap.add_argument("--no-cuda", action="store_true")
+    ap.add_argument("--no-cpu", action="store_true", help="GPU rows only (the paper size takes minutes on a CPU)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")]
+    devices = [] if args.no_cpu else [torch.device("cpu")]
     if torch.cuda.is_available() and not args.no_cuda:
         devices.append(torch.device("cuda"))
     peaks = {}
