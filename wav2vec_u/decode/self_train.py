@@ -255,10 +255,16 @@ def match_length_blank_offset(model: CtcModel, utts: Sequence[np.ndarray], targe
     Label-free: the target is the number of phones in the pseudo-labels the model was trained
     on. Ties go to the smaller offset. Returns the offset and the (offset, tokens) table.
     """
-    logits = [ctc_logits(model, u) for u in utts if len(u)]
+    return blank_offset_for_length([ctc_logits(model, u) for u in utts if len(u)], model.vocab, target_tokens,
+                                   offsets)
+
+
+def blank_offset_for_length(logits: Sequence[np.ndarray], vocab: Sequence[str], target_tokens: int,
+                            offsets: Sequence[float] = BLANK_OFFSETS) -> tuple[float, list[dict]]:
+    """:func:`match_length_blank_offset` on precomputed logits ((T, V) arrays, blank at 0)."""
     table = []
     for off in offsets:
-        n = sum(len(_greedy(x, model.vocab, float(off))) for x in logits)
+        n = sum(len(_greedy(x, vocab, float(off))) for x in logits)
         table.append({"blank_offset": float(off), "tokens": n})
         if n >= target_tokens:  # decoded length only grows with the offset
             break
