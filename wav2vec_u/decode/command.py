@@ -9,7 +9,9 @@
 (``key=value`` overrides go right after the three paths, before any ``--option``.)
 
 The model is a GAN checkpoint (``w2vu train-gan``) or a CTC model (``w2vu self-train``); the
-feature folder must be the kind it was trained on. Outputs in OUTDIR, for split S:
+feature folder must be the kind it was trained on. A fine-tuned Hugging Face CTC model
+(``w2vu self-train hf.model=...``) reads the audio listed in the folder's ``S.tsv`` instead.
+Outputs in OUTDIR, for split S:
 
 - ``S.viterbi.phn``: greedy phones, one utterance per line;
 - ``S.words.wrd`` / ``S.words.phn``: lexicon + word-LM decoding (when the text folder has
@@ -74,8 +76,11 @@ class AcousticModel:
 
     logits: Callable[[np.ndarray], np.ndarray]
     phones: list[str]
-    kind: str                  # "gan" or "ctc"
+    kind: str                  # "gan", "ctc" or "hf-ctc"
     subsample: int = 1         # input positions per output position (CTC or generator stride)
+    # models that read audio, not {split}.npy: (folder, split) -> (utterances, file naming them)
+    inputs: Callable[[Path, str], tuple[list, Path]] | None = None
+    frame_rate: float | None = None  # the model's own output rate, when it knows it
 
 
 def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
@@ -85,6 +90,17 @@ def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing model checkpoint {path}")
+    from wav2vec_u.decode import hf_ctc
+
+    if hf_ctc.is_hf_ctc_checkpoint(path):  # a fine-tuned Hugging Face encoder: reads the audio
+        hf_model = hf_ctc.load_hf_ctc(path, device)
+
+        def audio_of(folder: Path, split: str) -> tuple[list, Path]:
+            wavs = hf_ctc.split_audio(folder, split)
+            return wavs, wavs.manifest
+
+        return AcousticModel(lambda w: hf_ctc.hf_ctc_logits(hf_model, w, with_blank_offset=True),
+                             list(hf_model.vocab), "hf-ctc", 1, audio_of, hf_model.frame_rate)
     if is_ctc_checkpoint(path):
         model = load_ctc_model(path, device)
         return AcousticModel(lambda x: ctc_logits(model, x, with_blank_offset=True), list(model.vocab), "ctc",
@@ -93,6 +109,16 @@ def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
 
     gen, phones, gan_cfg = load_generator(path, device)
     return AcousticModel(lambda x: generator_logits(gen, x), list(phones), "gan", int(gan_cfg.generator.stride))
+
+
+def model_inputs(model: AcousticModel, feature_dir: Path, split: str) -> tuple[list, list[int] | None, Path]:
+    """Per-utterance inputs of ``split`` for ``model``, their lengths (None for audio) and the
+    file that identifies them (hashed into meta.json)."""
+    if model.inputs is not None:
+        utts, source = model.inputs(feature_dir, split)
+        return utts, None, source
+    feats, lengths = load_split(feature_dir, split)
+    return split_utterances(feats, lengths), lengths, feature_dir / f"{split}.lengths"
 
 
 def load_split(feature_dir: str | Path, split: str) -> tuple[np.ndarray, list[int]]:
@@ -199,10 +225,11 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
     outdir.mkdir(parents=True, exist_ok=True)
 
     model = load_acoustic_model(checkpoint, cfg.device)
-    feats, lengths = load_split(feature_dir, split)
-    utts = split_utterances(feats, lengths)
+    utts, lengths, source = model_inputs(model, feature_dir, split)
     logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32) for u in utts]
-    frame_rate = cfg.frame_rate or frame_rate_of(feature_dir)
+    if lengths is None:  # audio in: output positions are the model's own frames
+        lengths = [len(x) for x in logits]
+    frame_rate = cfg.frame_rate or model.frame_rate or frame_rate_of(feature_dir)
     # output position -> input frames: segments through {split}.cluster, else the model's stride
     spans = segment_spans(feature_dir, split, lengths) if model.kind == "gan" and model.subsample == 1 else None
     if spans is None:
@@ -242,9 +269,9 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
             if t_split == split:
                 t_logits, t_vit, t_wrd, t_phn = logits, vit_phones, ref_wrd, ref_phn
             else:  # a separate (dev) split: its own logits, Viterbi phones and references
-                t_feats, t_lengths = load_split(feature_dir, t_split)
+                t_utts, _, _ = model_inputs(model, feature_dir, t_split)
                 t_logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32)
-                            for u in split_utterances(t_feats, t_lengths)]
+                            for u in t_utts]
                 t_vit = [viterbi_decode(x, model.phones).tokens for x in t_logits]
                 t_phn = read_token_lines(ref_dir / f"{t_split}.phn", len(t_logits))
                 t_wrd = read_token_lines(ref_dir / f"{t_split}.wrd", len(t_logits))
@@ -295,7 +322,7 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
 
     from wav2vec_u.tracking import provenance
 
-    inputs = {str(checkpoint): sha256_file(checkpoint), f"{split}.lengths": sha256_file(feature_dir / f"{split}.lengths")}
+    inputs = {str(checkpoint): sha256_file(checkpoint), source.name: sha256_file(source)}
     for p in (lexicon_path, word_lm_path):
         if p is not None and p.is_file():
             inputs[str(p)] = sha256_file(p)
@@ -305,7 +332,8 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="GAN checkpoint (train-gan) or CTC model (self-train)")
-    parser.add_argument("features", type=Path, help="feature folder the model reads ({split}.npy + .lengths)")
+    parser.add_argument("features", type=Path, help="feature folder the model reads ({split}.npy + .lengths); "
+                        "for a fine-tuned Hugging Face model, the folder whose {split}.tsv lists the audio")
     parser.add_argument("outdir", type=Path, help="folder for the decoded outputs")
     parser.add_argument("--text-dir", type=Path, help="prepare-text output: lexicon.lst, lm.words.4.bin, lm.phones.4.bin")
     parser.add_argument("--ref-dir", type=Path, help="folder with {split}.phn / {split}.wrd references "

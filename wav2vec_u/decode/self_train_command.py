@@ -5,6 +5,9 @@
         --text-dir out/text
     # labels from an existing file (e.g. `w2vu decode` output), two iterations
     w2vu self-train out/frames out/st self_train.iterations=2 --labels out/decode_train/train.words.phn
+    # fine-tune a Hugging Face encoder with a CTC head on the audio of out/frames/{train,valid}.tsv
+    w2vu self-train out/frames out/st_hf hf.model=facebook/wav2vec2-base hf.device=cuda hf.precision=bf16 \\
+        --checkpoint run/gan/best.pt --label-features out/segments --text-dir out/text
 
 (``key=value`` overrides go right after the two paths, before any ``--option``.)
 
@@ -14,6 +17,11 @@ OUTDIR/ctc.pt FEATURES ...``), ``train.st.phn``/``valid.st.phn`` (its greedy dec
 ``history.json`` (per iteration: pseudo-label PER if references exist, decoded PER, phone-LM
 metric), ``decode/`` (words from the self-trained model, when the text folder has a lexicon
 and word LM), ``self-train.log``, ``metrics.jsonl``, ``meta.json``.
+
+With ``hf.model`` set (:mod:`wav2vec_u.decode.hf_ctc`) the CTC model is a Hugging Face encoder
+fine-tuned on the raw audio: FEATURES then only has to name the audio (``{split}.tsv``, which
+``w2vu extract`` keeps, or the manifest its ``meta.json`` records; a corpus folder works with
+``--labels``); ``ctc_iter{i}.pt`` is written only when ``hf.iterations`` > 1.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from wav2vec_u.config import add_config_arguments, add_tracking_arguments, confi
 from wav2vec_u.decode.command import (DecodeConfig, decode_split, load_split, read_token_lines, split_utterances,
                                       summary_lines)
 from wav2vec_u.decode.metrics import SPECIAL_TOKENS, normalize_tokens
+from wav2vec_u.decode.hf_ctc import HfCtcConfig
 from wav2vec_u.decode.self_train import SelfTrainConfig, save_ctc_model, self_train
 from wav2vec_u.io import atomic_write_text, sha256_file, write_json
 
@@ -44,6 +53,8 @@ class SelfTrainRunConfig:
     labelling: DecodeConfig = field(default_factory=DecodeConfig)  # how the GAN labels (split is set here)
     final_decode: DecodeConfig = field(default_factory=DecodeConfig)  # word decoding of the CTC model
     self_train: SelfTrainConfig = field(default_factory=SelfTrainConfig)
+    # hf.model set: fine-tune that Hugging Face encoder on the audio instead (self_train.* unused)
+    hf: HfCtcConfig = field(default_factory=HfCtcConfig)
 
 
 def _phone_inventory(text_dir: Path | None, labels: list[list[str]]) -> list[str]:
@@ -65,7 +76,8 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     Give either ``checkpoint`` (a GAN: its ``cfg.labels`` output on ``label_features``, default
     ``features``, becomes the labels) or ``labels_file`` (one phone line per training utterance).
     ``features`` is what the CTC model reads (frame features work best: CTC needs at least one
-    input per label). References ``{split}.phn`` are read from ``ref_dir`` (default ``features``).
+    input per label), or with ``cfg.hf.model`` the folder whose ``{split}.tsv`` lists the audio.
+    References ``{split}.phn`` are read from ``ref_dir`` (default ``features``).
     """
     from wav2vec_u.tracking import Tracker
 
@@ -78,9 +90,18 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     outdir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, outdir / "self-train.yaml")
     inputs = {}
-    with Tracker(outdir, "self-train", cfg, seed=cfg.self_train.seed, wandb=wandb) as tracker:
-        feats, lengths = load_split(features, cfg.train_split)
-        train_utts = split_utterances(feats, lengths)
+    audio = bool(cfg.hf.model)  # fine-tune a Hugging Face encoder on the audio
+    seed = cfg.hf.seed if audio else cfg.self_train.seed
+    with Tracker(outdir, "self-train", cfg, seed=seed, wandb=wandb) as tracker:
+        if audio:
+            from wav2vec_u.decode.hf_ctc import check_model, split_audio
+
+            check_model(cfg.hf.model)  # before any labelling: a missing model fails in seconds
+            train_utts = split_audio(features, cfg.train_split)
+            inputs[str(train_utts.manifest)] = sha256_file(train_utts.manifest)
+        else:
+            feats, lengths = load_split(features, cfg.train_split)
+            train_utts = split_utterances(feats, lengths)
         labelling = None
         if checkpoint is not None:
             lab_cfg = dataclasses.replace(cfg.labelling, split=cfg.train_split, words=cfg.labels == "words")
@@ -100,7 +121,13 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
         inputs[str(labels_file)] = sha256_file(labels_file)
         train_refs = read_token_lines(ref_dir / f"{cfg.train_split}.phn", len(train_utts))
         valid_utts = valid_refs = None
-        if cfg.valid_split and (features / f"{cfg.valid_split}.npy").is_file():
+        if audio and cfg.valid_split:
+            from wav2vec_u.decode.hf_ctc import split_audio, split_manifest
+
+            if split_manifest(features, cfg.valid_split) is not None:
+                valid_utts = split_audio(features, cfg.valid_split)
+                valid_refs = read_token_lines(ref_dir / f"{cfg.valid_split}.phn", len(valid_utts))
+        elif cfg.valid_split and (features / f"{cfg.valid_split}.npy").is_file():
             vf, vl = load_split(features, cfg.valid_split)
             valid_utts = split_utterances(vf, vl)
             valid_refs = read_token_lines(ref_dir / f"{cfg.valid_split}.phn", len(valid_utts))
@@ -115,11 +142,23 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
         def on_row(row):
             tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["iteration"])
 
-        result = self_train(train_utts, labels, phones, cfg.self_train, train_refs=train_refs,
-                            valid_utts=valid_utts, valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row)
-        for i, m in enumerate(result.models, 1):
-            save_ctc_model(outdir / f"ctc_iter{i}.pt", m, {"history": result.history[i - 1]})
-        save_ctc_model(outdir / "ctc.pt", result.model, {"history": result.history})
+        if audio:
+            from wav2vec_u.decode.hf_ctc import save_hf_ctc, self_train_hf
+
+            def on_model(i, model, row):  # big models are saved as they finish, not kept
+                if cfg.hf.iterations > 1:
+                    save_hf_ctc(outdir / f"ctc_iter{i}.pt", model, cfg.hf, {"history": row})
+
+            result = self_train_hf(train_utts, labels, phones, cfg.hf, train_refs=train_refs,
+                                   valid_wavs=valid_utts, valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row,
+                                   on_model=on_model)
+            save_hf_ctc(outdir / "ctc.pt", result.model, cfg.hf, {"history": result.history})
+        else:
+            result = self_train(train_utts, labels, phones, cfg.self_train, train_refs=train_refs,
+                                valid_utts=valid_utts, valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row)
+            for i, m in enumerate(result.models, 1):
+                save_ctc_model(outdir / f"ctc_iter{i}.pt", m, {"history": result.history[i - 1]})
+            save_ctc_model(outdir / "ctc.pt", result.model, {"history": result.history})
         atomic_write_text(outdir / f"{cfg.train_split}.st.phn", "".join(" ".join(h) + "\n" for h in result.train_hyps))
         if result.valid_hyps is not None:
             atomic_write_text(outdir / f"{cfg.valid_split}.st.phn",
@@ -133,12 +172,13 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
         write_json(outdir / "history.json", summary)
         from wav2vec_u.tracking import provenance
 
-        write_json(outdir / "meta.json", {"stage": "self-train", **provenance(cfg, cfg.self_train.seed, inputs)})
+        write_json(outdir / "meta.json", {"stage": "self-train", **provenance(cfg, seed, inputs)})
     return summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("features", type=Path, help="features the CTC model reads ({split}.npy + .lengths)")
+    parser.add_argument("features", type=Path, help="features the CTC model reads ({split}.npy + .lengths); "
+                        "with hf.model=...: the folder whose {split}.tsv lists the audio")
     parser.add_argument("outdir", type=Path, help="output folder")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", type=Path, help="GAN checkpoint whose decode becomes the pseudo-labels")
