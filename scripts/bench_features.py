@@ -71,7 +71,7 @@ def bench_extractors(args, rows: list) -> None:
         rate, el = _rate(ex.extract_batch, wavs)
         rows.append([f"hf: random Wav2Vec2 Base, layer 8 (CPU fp32, {torch.get_num_threads()} threads)",
                      f"{len(wavs)} x 4 s", f"{rate:,.1f} audio-s/s", f"{el:.2f} s"])
-    from wav2vec_u.audio.fairseq_w2v2 import W2V2Arch, Wav2Vec2Encoder, conv_output_lengths
+    from wav2vec_u.audio.fairseq_w2v2 import W2V2Arch, Wav2Vec2Encoder
 
     arch = W2V2Arch(conv_layers=[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2)
     torch.manual_seed(0)
@@ -84,7 +84,7 @@ def bench_extractors(args, rows: list) -> None:
             enc(torch.from_numpy(w)[None], layer=8)
 
     rate, el = _rate(run, wavs)
-    rows.append([f"fairseq: plain-torch Base structure, layer 8 (CPU fp32)", f"{len(wavs)} x 4 s",
+    rows.append(["fairseq: plain-torch Base structure, layer 8 (CPU fp32)", f"{len(wavs)} x 4 s",
                  f"{rate:,.1f} audio-s/s", f"{el:.2f} s"])
 
 

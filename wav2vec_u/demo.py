@@ -568,7 +568,6 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     with clock.stage("plots") as rec:
         fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots),
                           "up": [r.stages[n].fp for n in ("decode", "chance", "supervised", *train_names)]})
-        names = ["curves.png", "confusion.png", "utterance.png"]
         if not force and is_current(plot_dir, fp, name=RECORD):
             rec["cached"] = True
         else:

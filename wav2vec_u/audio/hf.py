@@ -55,6 +55,16 @@ def _set_encoder_layers(model: torch.nn.Module, layers: torch.nn.ModuleList) -> 
     model.encoder.layers = layers
 
 
+def weights_sha256(folder: Path | None) -> str | None:
+    """sha256 over the weight files of a model folder (name-sorted), None without a folder."""
+    from wav2vec_u.io import sha256_file, sha256_json  # noqa: PLC0415
+
+    if folder is None:
+        return None
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
+    return sha256_json([[p.name, sha256_file(p)] for p in files])
+
+
 class HFExtractor:
     """``hf:<id-or-dir>`` features: block ``layer`` of a Hugging Face speech encoder."""
 
@@ -154,13 +164,10 @@ class HFExtractor:
             return None
 
     def describe(self) -> dict:
-        from wav2vec_u.io import sha256_json, sha256_file
-
         if self._sha is None:
             folder = self.local_dir or self._hub_snapshot()
-            if folder is not None:  # hash of every weight file, name-sorted
-                files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
-                self._sha = sha256_json([[p.name, sha256_file(p)] for p in files])
+            if folder is not None:
+                self._sha = weights_sha256(folder)
             else:
                 self._sha = "hub:" + str(getattr(self.config, "_commit_hash", None) or "unknown")
         return {"extractor": self.name, "model_path": str(self.local_dir.resolve()) if self.local_dir else self.source,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wav2vec_u.audio.hf import weights_sha256
 from wav2vec_u.config import from_dict, to_dict
-from wav2vec_u.decode.metrics import SPECIAL_TOKENS, error_rate
-from wav2vec_u.decode.self_train import (BLANK, SelfTrainResult, _greedy, _lm_metric, blank_offset_for_length,
+from wav2vec_u.decode.metrics import SPECIAL_TOKENS
+from wav2vec_u.decode.self_train import (BLANK, SelfTrainResult, _greedy, run_iterations,
                                          ctc_feasible)
 from wav2vec_u.io import atomic_path, load_tagged_state
 
@@ -126,16 +126,6 @@ def check_model(name: str) -> None:
         if folder is not None:
             raise ValueError(f"cannot load Hugging Face model folder {folder}: {exc}") from None
         raise _missing_model_error(name, exc) from None
-
-
-def weights_sha256(folder: Path | None) -> str | None:
-    """sha256 over the weight files of a model folder (name-sorted), None without a folder."""
-    from wav2vec_u.io import sha256_file, sha256_json
-
-    if folder is None:
-        return None
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
-    return sha256_json([[p.name, sha256_file(p)] for p in files])
 
 
 def _cache_folder(name: str) -> Path | None:
@@ -563,48 +553,21 @@ def self_train_hf(train_wavs: Sequence[np.ndarray], pseudo_labels: Sequence[Sequ
     trained model (save it there: ``result.models`` stays empty, big models are not kept).
     """
     torch.set_num_threads(cfg.threads)
-    labels = [list(x) for x in pseudo_labels]
-    vocab = [p for p in phones if p not in SPECIAL_TOKENS]
-    history: list[dict] = []
-    model, train_hyps, valid_hyps = None, labels, None
-    for it in range(1, cfg.iterations + 1):
-        t0 = time.time()
-        row: dict[str, Any] = {"iteration": it}
-        if train_refs is not None:
-            row["pseudo_label_per"] = error_rate(train_refs, labels).rate
+
+    def fit(labels: list[list[str]], it: int) -> tuple[HfCtcModel, dict]:
         losses: list[float] = []
 
-        def on_update(update, loss, it=it):
+        def on_update(update, loss):
             losses.append(loss)
             if update == 1 or update % 50 == 0:
                 log.info("hf self-train iteration %d update %d: ctc loss %.3f", it, update, loss)
 
-        model = None  # free the last model before building the next
         model = train_hf_ctc(train_wavs, labels, phones, cfg, on_update=on_update)
         k = max(1, len(losses) // 10)
-        row["updates"] = len(losses)
-        row["loss_first"], row["loss_last"] = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
-        train_logits = [hf_ctc_logits(model, w) for w in train_wavs]
-        offset = cfg.blank_offset
-        if offset is None:
-            offset, _ = blank_offset_for_length(train_logits, model.vocab, sum(len(x) for x in labels))
-        row["blank_offset"] = offset
-        model.blank_offset = offset
-        train_hyps = [_greedy(x, model.vocab, offset) for x in train_logits]
-        if train_refs is not None:
-            row["train_per"] = error_rate(train_refs, train_hyps).rate
-        if valid_wavs is not None:
-            valid_hyps = hf_ctc_decode(model, valid_wavs, offset)
-            if valid_refs is not None:
-                row["valid_per"] = error_rate(valid_refs, valid_hyps).rate
-        if phone_lm is not None:
-            row.update(_lm_metric(valid_hyps if valid_hyps is not None else train_hyps, phone_lm, vocab))
-        row["seconds"] = round(time.time() - t0, 1)
-        history.append(row)
-        log.info("hf self-train %s", row)
-        if on_model is not None:
-            on_model(it, model, row)
-        if on_row is not None:
-            on_row(row)
-        labels = train_hyps
-    return SelfTrainResult(model=model, history=history, train_hyps=train_hyps, valid_hyps=valid_hyps)
+        return model, {"updates": len(losses), "loss_first": float(np.mean(losses[:k])),
+                       "loss_last": float(np.mean(losses[-k:]))}
+
+    return run_iterations(pseudo_labels, phones, cfg.iterations, fit, hf_ctc_logits, train_wavs,
+                          blank_offset=cfg.blank_offset, valid_inputs=valid_wavs, train_refs=train_refs,
+                          valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row, on_model=on_model,
+                          what="hf self-train")

@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -313,6 +313,63 @@ def _lm_metric(hyps: Sequence[Sequence[str]], phone_lm: Any, vocab: Sequence[str
     return {"weighted_lm_ppl": s.weighted_ppl, "lm_ppl": s.ppl, "vocab_usage": s.vocab_usage}
 
 
+def run_iterations(pseudo_labels: Sequence[Sequence[str]], phones: Sequence[str], iterations: int,
+                   fit: Callable[[list[list[str]], int], tuple[Any, dict]], logits_of: Callable[[Any, Any], np.ndarray],
+                   train_inputs: Sequence[Any], *, blank_offset: float | None = None,
+                   valid_inputs: Sequence[Any] | None = None, train_refs: Sequence[Sequence[str]] | None = None,
+                   valid_refs: Sequence[Sequence[str]] | None = None, phone_lm: Any = None, on_row=None,
+                   on_model=None, what: str = "self-train") -> SelfTrainResult:
+    """The self-training loop shared by every CTC model kind.
+
+    Per iteration: ``fit(labels, iteration) -> (model, extra row fields)`` trains a model on the
+    current labels; the blank offset is ``blank_offset`` or, when None, the one whose greedy
+    decode of the training inputs is as long as the labels (label-free); the training and
+    validation inputs are decoded with ``logits_of(model, input)`` ((T, V) logits, blank at 0),
+    the row is filled (see :func:`self_train`), and the training decode becomes the next labels.
+    ``on_model(iteration, model, row)`` and ``on_row(row)`` are called after each iteration.
+    """
+    labels = [list(x) for x in pseudo_labels]
+    vocab = [p for p in phones if p not in SPECIAL_TOKENS]
+    history: list[dict] = []
+    model, train_hyps, valid_hyps = None, labels, None
+
+    def decode_all(inputs, offset):
+        return [_greedy(logits_of(model, x), model.vocab, offset) if len(x) else [] for x in inputs]
+
+    for it in range(1, iterations + 1):
+        t0 = time.time()
+        row: dict[str, Any] = {"iteration": it}
+        if train_refs is not None:
+            row["pseudo_label_per"] = error_rate(train_refs, labels).rate
+        model = None  # free the last model before training the next (big encoders)
+        model, extra = fit(labels, it)
+        row.update(extra)
+        offset = blank_offset
+        if offset is None:
+            logits = [logits_of(model, x) for x in train_inputs if len(x)]
+            offset, _ = blank_offset_for_length(logits, model.vocab, sum(len(x) for x in labels))
+        row["blank_offset"] = offset
+        model.blank_offset = offset  # kept with the model: decoding other audio uses it too
+        train_hyps = decode_all(train_inputs, offset)
+        if train_refs is not None:
+            row["train_per"] = error_rate(train_refs, train_hyps).rate
+        if valid_inputs is not None:
+            valid_hyps = decode_all(valid_inputs, offset)
+            if valid_refs is not None:
+                row["valid_per"] = error_rate(valid_refs, valid_hyps).rate
+        if phone_lm is not None:
+            row.update(_lm_metric(valid_hyps if valid_hyps is not None else train_hyps, phone_lm, vocab))
+        row["seconds"] = round(time.time() - t0, 1)
+        history.append(row)
+        log.info("%s %s", what, row)
+        if on_model is not None:
+            on_model(it, model, row)
+        if on_row is not None:
+            on_row(row)
+        labels = train_hyps
+    return SelfTrainResult(model=model, history=history, train_hyps=train_hyps, valid_hyps=valid_hyps)
+
+
 def self_train(train_utts: Sequence[np.ndarray], pseudo_labels: Sequence[Sequence[str]], phones: Sequence[str],
                cfg: SelfTrainConfig, *, train_refs: Sequence[Sequence[str]] | None = None,
                valid_utts: Sequence[np.ndarray] | None = None, valid_refs: Sequence[Sequence[str]] | None = None,
@@ -326,39 +383,17 @@ def self_train(train_utts: Sequence[np.ndarray], pseudo_labels: Sequence[Sequenc
     without references watches ``weighted_lm_ppl``: it should fall if self-training helps.
     """
     torch.set_num_threads(cfg.threads)
-    labels = [list(x) for x in pseudo_labels]
-    vocab = [p for p in phones if p not in SPECIAL_TOKENS]
-    history, models = [], []
-    model, train_hyps, valid_hyps = None, labels, None
-    for it in range(1, cfg.iterations + 1):
-        t0 = time.time()
-        row: dict[str, Any] = {"iteration": it}
-        if train_refs is not None:
-            row["pseudo_label_per"] = error_rate(train_refs, labels).rate
+    models: list[CtcModel] = []
 
-        def on_epoch(epoch, loss, it=it):
+    def fit(labels: list[list[str]], it: int) -> tuple[CtcModel, dict]:
+        def on_epoch(epoch, loss):
             log.info("self-train iteration %d epoch %d: ctc loss %.3f", it, epoch, loss)
 
-        model = train_ctc(train_utts, labels, phones, cfg, on_epoch=on_epoch)
-        models.append(model)
-        offset = cfg.blank_offset
-        if offset is None:
-            offset, _ = match_length_blank_offset(model, train_utts, sum(len(x) for x in labels))
-        row["blank_offset"] = offset
-        model.blank_offset = offset  # kept with the model: decoding other audio uses it too
-        train_hyps = ctc_decode(model, train_utts, offset)
-        if train_refs is not None:
-            row["train_per"] = error_rate(train_refs, train_hyps).rate
-        if valid_utts is not None:
-            valid_hyps = ctc_decode(model, valid_utts, offset)
-            if valid_refs is not None:
-                row["valid_per"] = error_rate(valid_refs, valid_hyps).rate
-        if phone_lm is not None:
-            row.update(_lm_metric(valid_hyps if valid_hyps is not None else train_hyps, phone_lm, vocab))
-        row["seconds"] = round(time.time() - t0, 1)
-        history.append(row)
-        log.info("self-train %s", row)
-        if on_row is not None:
-            on_row(row)
-        labels = train_hyps
-    return SelfTrainResult(model=model, history=history, train_hyps=train_hyps, valid_hyps=valid_hyps, models=models)
+        models.append(train_ctc(train_utts, labels, phones, cfg, on_epoch=on_epoch))
+        return models[-1], {}
+
+    result = run_iterations(pseudo_labels, phones, cfg.iterations, fit, ctc_logits, train_utts,
+                            blank_offset=cfg.blank_offset, valid_inputs=valid_utts, train_refs=train_refs,
+                            valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row)
+    result.models = models
+    return result
