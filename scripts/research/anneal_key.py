@@ -58,13 +58,15 @@ def main() -> int:
     ap.add_argument("--k", type=int, default=128)
     ap.add_argument("--smooth", type=int, default=1)
     ap.add_argument("--self-loop", type=float, default=0.2, help="0.2 for segments, 0.75 for frame units")
-    ap.add_argument("--iters", type=int, default=400_000, help="annealing moves")
+    ap.add_argument("--iters", type=int, default=2_000_000, help="annealing moves")
     ap.add_argument("--t0", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--em-iters", type=int, default=20)
     ap.add_argument("--em-utts", type=int, default=1000)
     ap.add_argument("--eps", type=float, default=0.05)
     ap.add_argument("--nvalid", type=int, default=100)
+    ap.add_argument("--save-hyps", type=Path, default=None,
+                    help="write the final model's phones for every train/valid utterance to DIR/{split}.hyp")
     a = ap.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(a.seed)
@@ -86,11 +88,17 @@ def main() -> int:
     N = C.sum()
     l_rep, l_new = np.log(a.self_loop), np.log(1 - a.self_loop)
 
-    def score(key: np.ndarray) -> float:
+    def contributions(key: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         g = np.append(key, V)
-        x, y, z = g[T[:, 0]], g[T[:, 1]], g[T[:, 2]]
-        s = np.where(y == z, l_rep, l_new + np.where(x != y, log3[x, y, z], log2[y, z]))
-        return float((C * s).sum())
+        t = T[rows]
+        x, y, z = g[t[:, 0]], g[t[:, 1]], g[t[:, 2]]
+        return C[rows] * np.where(y == z, l_rep, l_new + np.where(x != y, log3[x, y, z], log2[y, z]))
+
+    def score(key: np.ndarray) -> float:
+        return float(contributions(key).sum())
+
+    # the trigram types each unit takes part in: a swap rescores only those (incremental score)
+    touching = [np.flatnonzero((T == u).any(1)) for u in range(K)]
 
     def per(key: np.ndarray) -> float:
         hyps = []
@@ -106,20 +114,27 @@ def main() -> int:
     for u in np.argsort(-counts):  # frequent units first, each to the phone with the most mass left
         key[u] = int(np.argmax(deficit))
         deficit[key[u]] -= counts[u]
-    s = score(key)
+    contrib = contributions(key)
+    s = float(contrib.sum())
     best = (s, key.copy())
     t0 = time.time()
     print(f"units/utterance {counts.sum() / len(units):.1f}; start: score/N {s / N:.4f} PER {per(key):.3f}", flush=True)
     for it in range(a.iters):
         temp = a.t0 * (0.01 / a.t0) ** (it / a.iters)
-        cand = key.copy()
         i, j = rng.integers(K, size=2)
-        cand[i], cand[j] = cand[j], cand[i]
-        s2 = score(cand)
-        if s2 >= s or rng.random() < np.exp((s2 - s) / (temp * N / 1000)):
-            key, s = cand, s2
+        if key[i] == key[j]:
+            continue
+        rows = np.union1d(touching[i], touching[j])
+        key[i], key[j] = key[j], key[i]
+        new = contributions(key, rows)
+        delta = float(new.sum() - contrib[rows].sum())
+        if delta >= 0 or rng.random() < np.exp(delta / (temp * N / 1000)):
+            contrib[rows] = new
+            s += delta
             if s > best[0]:
                 best = (s, key.copy())
+        else:
+            key[i], key[j] = key[j], key[i]
         if it % max(a.iters // 5, 1) == 0:
             print(f"anneal {it}: score/N {s / N:.4f} PER {per(key):.3f} ({time.time() - t0:.0f} s)", flush=True)
     print(f"annealed key: score/N {best[0] / N:.4f} PER {per(best[1]):.3f} ({time.time() - t0:.0f} s)", flush=True)
@@ -136,7 +151,15 @@ def main() -> int:
             rate = error_rate(refs, decode(model, vunits[:a.nvalid])).rate
             print(f"EM {it}: loglik/unit {ll:.4f} PER {rate:.3f} ({time.time() - t0:.0f} s)", flush=True)
 
-    train_units_to_phones(units[:a.em_utts], sil_sents, K, cfg, on_iter=on_iter, init_emissions=E0)
+    model = train_units_to_phones(units[:a.em_utts], sil_sents, K, cfg, on_iter=on_iter, init_emissions=E0)
+    if a.save_hyps is not None:
+        a.save_hyps.mkdir(parents=True, exist_ok=True)
+        for split, seqs in (("train", units), ("valid", vunits)):
+            hyps = decode(model, seqs)
+            (a.save_hyps / f"{split}.hyp").write_text("".join(" ".join(h) + "\n" for h in hyps), encoding="utf-8")
+        full = [x.split() for x in Path(a.refs, "valid.phn").read_text(encoding="utf-8").splitlines()]
+        print(f"saved hypotheses to {a.save_hyps}; valid PER over all {len(full)} utterances "
+              f"{error_rate(full, decode(model, vunits)).rate:.3f}", flush=True)
     return 0
 
 
