@@ -89,7 +89,7 @@ def bench_extractors(args, rows: list) -> None:
 
 
 def bench_segments(args, rows: list) -> None:
-    from wav2vec_u.segments import apply_pca, assign_clusters, fit_kmeans, fit_pca, mean_pool, merge_segments
+    from wav2vec_u.audio.segments import apply_pca, assign_clusters, fit_kmeans, fit_pca, mean_pool, merge_segments
 
     rng = np.random.default_rng(0)
     n, d = args.frames, args.dim

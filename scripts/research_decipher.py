@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wav2vec_u.audio.features_io import load_features  # noqa: E402
-from wav2vec_u.decode.metrics import error_rate  # noqa: E402
-from wav2vec_u.train.decipher import (DecipherConfig, DecipherHMM, decode, fit_supervised, make_units,  # noqa: E402
+from wav2vec_u.metrics import error_rate  # noqa: E402
+from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, fit_supervised, make_units,  # noqa: E402
                                       phone_ngram, train_units_to_phones)
 
 

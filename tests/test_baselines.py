@@ -5,9 +5,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from wav2vec_u.baselines import (SupervisedConfig, decode_supervised, kmeans_rank_hyps, merge_repeats,
+from wav2vec_u.demo.baselines import (SupervisedConfig, decode_supervised, kmeans_rank_hyps, merge_repeats,
                                  most_frequent_phone_hyps, rank_mapping, split_by_lengths, train_supervised)
-from wav2vec_u.decode.metrics import error_rate
+from wav2vec_u.metrics import error_rate
 
 PHONES = ["a", "b", "c", "d"]
 

@@ -11,14 +11,14 @@ import torch.multiprocessing as mp
 from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.checkpoint import load_checkpoint
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.train.toy import make_toy, write_toy
+from toys import make_toy, write_toy
 
 
 def _worker(rank, world, port, feats, text, outdir, result_dir):
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    from wav2vec_u.train.command import train_gan
+    from wav2vec_u.train.run import train_gan
 
     cfg = from_dict(GanConfig, apply_overrides({}, [
         f"data.features={feats}", f"data.text={text}", "data.batch_size=8", "discriminator.dim=16",

@@ -1,4 +1,4 @@
-"""Decipherment HMM (wav2vec_u/train/decipher.py): exact likelihood, EM learning on a seeded toy cipher."""
+"""Decipherment HMM (wav2vec_u/research/decipher.py): exact likelihood, EM learning on a seeded toy cipher."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from wav2vec_u.decode.metrics import error_rate
+from wav2vec_u.metrics import error_rate
 from wav2vec_u.text.silence import SIL
-from wav2vec_u.train.decipher import (DecipherConfig, DecipherHMM, decode, dedup_units, fit_supervised, phone_ngram,
+from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, dedup_units, fit_supervised, phone_ngram,
                                       train_units_to_phones)
 
 

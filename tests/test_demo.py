@@ -13,7 +13,9 @@ import pytest
 
 from wav2vec_u.cli import main
 from wav2vec_u.config import ConfigError
-from wav2vec_u.demo import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED, load_demo_config, resolve_config
+from wav2vec_u.demo.scoring import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED
+from wav2vec_u.demo.config import load_demo_config
+from wav2vec_u.demo.demo_command import resolve_config
 
 EXPECTED_ROWS = [ROW_MOST_FREQUENT, ROW_KMEANS, "GAN (Viterbi)", "GAN + LM (lexicon + word 4-gram)",
                  "self-trained (CTC on GAN labels)", "self-trained + LM", ROW_SUPERVISED]
@@ -97,7 +99,7 @@ def test_config_errors_name_the_key(tmp_path):
 def test_cli_defaults_resolve_per_language():
     import argparse
 
-    from wav2vec_u.demo import add_arguments
+    from wav2vec_u.demo.demo_command import add_arguments
 
     p = argparse.ArgumentParser()
     add_arguments(p)

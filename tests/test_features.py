@@ -120,7 +120,7 @@ def test_shipped_feature_configs_load():
     from wav2vec_u.audio.extract import ExtractConfig
     from wav2vec_u.audio.prepare_command import PrepareAudioConfig
     from wav2vec_u.config import load_config
-    from wav2vec_u.segments import SegmentsConfig
+    from wav2vec_u.audio.segments import SegmentsConfig
 
     root = Path(__file__).resolve().parents[1] / "configs" / "features"
     kinds = {"segments": SegmentsConfig}

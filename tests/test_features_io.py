@@ -7,7 +7,7 @@ import pytest
 
 from wav2vec_u.audio.features_io import (load_features, read_clusters, read_fairseq_pca, resolve_feature_dir,
                                          save_features, splits_in)
-from wav2vec_u.segments import apply_pca
+from wav2vec_u.audio.segments import apply_pca
 
 
 def test_round_trip_with_manifest_labels_and_clusters(tmp_path):

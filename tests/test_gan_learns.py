@@ -1,6 +1,6 @@
 """The GAN deciphers a toy cipher it has never seen paired (seeded learning test).
 
-Toy (``wav2vec_u.train.toy``): 20 phones, each emitting 32-dim segment features from its own
+Toy (``toys``): 20 phones, each emitting 32-dim segment features from its own
 Gaussian (unit-variance random mean, noise σ 0.5), 1-2 segments per phone, sentences from a
 sparse bigram model. The GAN sees features of 1,000 sentences and the phone text of 4,000
 *other* sentences. Chance: the untrained generator is above 80% PER. We require ≤ 40% PER
@@ -20,9 +20,9 @@ import torch
 
 from wav2vec_u.config import load_config
 from wav2vec_u.train.checkpoint import load_checkpoint
-from wav2vec_u.train.command import train_gan
+from wav2vec_u.train.run import train_gan
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.train.toy import make_toy, write_toy
+from toys import make_toy, write_toy
 
 TOY_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "gan" / "toy.yaml"
 

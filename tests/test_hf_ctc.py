@@ -1,4 +1,4 @@
-"""Fine-tuning a Hugging Face encoder with a CTC head (wav2vec_u/decode/hf_ctc.py), offline.
+"""Fine-tuning a Hugging Face encoder with a CTC head (wav2vec_u/self_train/hf.py), offline.
 
 The "pretrained" encoder is a tiny random Wav2Vec2 (2 blocks, 32 wide, 4-layer conv stack with
 wav2vec 2.0's 320-sample stride, i.e. 50 frames/s) saved with save_pretrained. The toy audio is
@@ -17,11 +17,13 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from wav2vec_u.baselines import most_frequent_phone_hyps  # noqa: E402
-from wav2vec_u.decode import hf_ctc  # noqa: E402
-from wav2vec_u.decode.hf_ctc import (HfCtcConfig, build_hf_ctc, hf_ctc_decode, hf_ctc_logits, load_hf_ctc,  # noqa: E402
-                                     make_batches, save_hf_ctc, train_hf_ctc, tri_stage_lr)
-from wav2vec_u.decode.metrics import error_rate  # noqa: E402
+from wav2vec_u.demo.baselines import most_frequent_phone_hyps  # noqa: E402
+from wav2vec_u.models import hf_ctc  # noqa: E402
+from wav2vec_u.models.hf_ctc import (HfCtcConfig, build_hf_ctc, hf_ctc_decode, hf_ctc_logits, load_hf_ctc,  # noqa: E402
+                                     save_hf_ctc)
+from wav2vec_u.audio.manifest import split_audio  # noqa: E402
+from wav2vec_u.self_train.hf import make_batches, train_hf_ctc, tri_stage_lr  # noqa: E402
+from wav2vec_u.metrics import error_rate  # noqa: E402
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             conv_dim=(32, 32, 32, 32), conv_stride=(5, 4, 4, 4), conv_kernel=(10, 4, 4, 4),
@@ -121,7 +123,7 @@ def test_forward_matches_transformers_and_checkpoint_round_trip(tiny_model, tmp_
     assert state["config"]["seed"] == 3 and state["seed"] == 3 and "torch" in state["versions"]
     assert hf_ctc.hf_ctc_config_of(path) == cfg
     # not a checkpoint of the other CTC kind, and the other kind is not this one
-    from wav2vec_u.decode.self_train import CtcModel, CtcModelConfig, is_ctc_checkpoint, save_ctc_model
+    from wav2vec_u.models.ctc import CtcModel, CtcModelConfig, is_ctc_checkpoint, save_ctc_model
 
     assert not is_ctc_checkpoint(path)
     other = save_ctc_model(tmp_path / "small.pt", CtcModel(4, VOCAB, CtcModelConfig(hidden=8, layers=1)))
@@ -175,10 +177,10 @@ def test_missing_model_and_audio_errors(tmp_path, tiny_model):
         build_hf_ctc(HfCtcConfig(), VOCAB)
     (tmp_path / "corpus").mkdir()
     with pytest.raises(FileNotFoundError, match="no audio manifest for split 'train'"):
-        hf_ctc.split_audio(tmp_path / "corpus", "train")
+        split_audio(tmp_path / "corpus", "train")
     (tmp_path / "corpus" / "train.tsv").write_text(f"{tmp_path / 'corpus'}\ngone.wav\t16000\n")
     with pytest.raises(FileNotFoundError, match="gone.wav"):
-        hf_ctc.split_audio(tmp_path / "corpus", "train")
+        split_audio(tmp_path / "corpus", "train")
 
 
 def _write_corpus(root, n_train, n_valid):
@@ -198,7 +200,7 @@ def _write_corpus(root, n_train, n_valid):
 
 def test_self_train_and_decode_commands_with_hf_model(tmp_path, tiny_model, capsys):
     from wav2vec_u.cli import main
-    from wav2vec_u.decode.command import load_acoustic_model
+    from wav2vec_u.decode.decode import load_acoustic_model
 
     corpus = _write_corpus(tmp_path / "corpus", 12, 6)
     pseudo = tmp_path / "pseudo.phn"

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from wav2vec_u.decode.lexicon_decoder import (DecoderConfig, LexiconDecoder, WordLM, load_lexicon,
+from wav2vec_u.decode.lexicon_decoder import (DecoderConfig, LexiconDecoder, load_word_lm, load_lexicon,
                                               lm_perplexity, tune, unsupervised_score)
-from wav2vec_u.decode.metrics import error_rate
-from wav2vec_u.decode.toy import write_bigram_arpa
+from wav2vec_u.metrics import error_rate
+from toys import write_bigram_arpa
 from wav2vec_u.decode.viterbi import spans_from_lengths, viterbi_decode
 
 PHONES = ["<SIL>", "ð", "ə", "k", "æ", "t", "s", "ɑ", "n", "m", "d", "ɔ", "ɡ", "r", "ɪ", "p", "l", "b", "ɛ"]
@@ -57,7 +57,7 @@ def noisy_posteriors(sentence, rng, noise=1.6, sil_prob=0.25, peak=3.0):
 
 @pytest.fixture(scope="module")
 def lm(tmp_path_factory):
-    return WordLM(write_bigram_arpa(tmp_path_factory.mktemp("lm") / "words.arpa", CORPUS))
+    return load_word_lm(write_bigram_arpa(tmp_path_factory.mktemp("lm") / "words.arpa", CORPUS))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_unsupervised_score_parts(lm):
     s = unsupervised_score(good, [good[0].phones[:-1]], lm)
     assert s["viterbi_per"] == pytest.approx(1 / 14)
     assert s["score"] == pytest.approx(math.log(s["lm_ppl"]) / 14)
-    assert lm_perplexity(lm, [["the", "cat"]]) == pytest.approx(10 ** (-lm.sentence_logprob10(["the", "cat"]) / 3))
+    assert lm_perplexity(lm, [["the", "cat"]]) == pytest.approx(10 ** (-lm.score(["the", "cat"]) / 3))
 
 
 def test_lexicon_file_and_bad_inputs(tmp_path, lm):
@@ -158,7 +158,7 @@ def test_lexicon_file_and_bad_inputs(tmp_path, lm):
     with pytest.raises(FileNotFoundError, match="lexicon"):
         load_lexicon(tmp_path / "missing.lst")
     with pytest.raises(FileNotFoundError, match="word LM"):
-        WordLM(tmp_path / "missing.arpa")
+        load_word_lm(tmp_path / "missing.arpa")
     with pytest.raises(ValueError, match="silence"):
         LexiconDecoder(PHONES[1:], LEXICON, lm)
     with pytest.raises(ValueError, match="V=19"):

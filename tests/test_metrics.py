@@ -6,7 +6,7 @@ import random
 import editdistance
 import pytest
 
-from wav2vec_u.decode.metrics import align, error_rate, normalize_tokens, write_alignments
+from wav2vec_u.metrics import align, error_rate, normalize_tokens, write_alignments
 
 
 def test_hand_worked_example():
@@ -87,7 +87,7 @@ def test_write_alignments(tmp_path):
 
 
 def test_score_files_with_empty_lines_and_mismatch(tmp_path):
-    from wav2vec_u.decode.command import read_token_lines
+    from wav2vec_u.decode.decode import read_token_lines
     from wav2vec_u.decode.score_command import score_files
 
     hyp, ref = tmp_path / "hyp.phn", tmp_path / "ref.phn"

@@ -5,7 +5,7 @@ import torch
 from wav2vec_u.models.discriminator import Discriminator
 from wav2vec_u.models.gan import Gan, discriminator_step_loss, generator_step_loss
 from wav2vec_u.models.generator import Generator
-from wav2vec_u.train.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
 
 
 def test_generator_reference_layout_and_lengths():

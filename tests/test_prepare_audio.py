@@ -18,7 +18,7 @@ from wav2vec_u.audio.io import load_16k, write_wav
 from wav2vec_u.audio.manifest import write_manifest
 from wav2vec_u.cli import main
 from wav2vec_u.io import read_json
-from wav2vec_u.segments import apply_pca, assign_clusters, mean_pool, merge_segments
+from wav2vec_u.audio.segments import apply_pca, assign_clusters, mean_pool, merge_segments
 
 WORDS = "the cat sat on a mat while seven green birds sang quietly over distant hills and rivers".split()
 

@@ -8,9 +8,9 @@ import torch
 
 from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.checkpoint import generator_logits, load_checkpoint, load_generator
-from wav2vec_u.train.command import train_gan
+from wav2vec_u.train.run import train_gan
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.train.toy import make_toy, write_toy
+from toys import make_toy, write_toy
 from wav2vec_u.train.trainer import GanTrainer, TrainingDiverged
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from wav2vec_u.audio.features_io import load_features, read_clusters, save_features
-from wav2vec_u.segments import (SegmentsConfig, apply_pca, assign_clusters, fit_kmeans, fit_pca, make_segments,
+from wav2vec_u.audio.segments import (SegmentsConfig, apply_pca, assign_clusters, fit_kmeans, fit_pca, make_segments,
                                 mean_pool, merge_segments, segment_starts)
 
 

@@ -12,7 +12,7 @@ from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import FeatureSet, TextSet
 from wav2vec_u.train.selection import RunScore, lm_score, load_lm, select_runs
-from wav2vec_u.train.toy import make_toy, write_toy
+from toys import make_toy, write_toy
 from wav2vec_u.train.trainer import GanTrainer
 
 UNIGRAM_ARPA = """

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from wav2vec_u.decode.metrics import error_rate
-from wav2vec_u.decode.self_train import (CtcModel, CtcModelConfig, SelfTrainConfig, ctc_decode, ctc_feasible,
-                                         ctc_logits, load_ctc_model, save_ctc_model, self_train, train_ctc)
+from wav2vec_u.metrics import error_rate
+from wav2vec_u.self_train.ctc import SelfTrainConfig, ctc_feasible, self_train, train_ctc
+from wav2vec_u.models.ctc import CtcModel, CtcModelConfig, ctc_decode, ctc_logits, load_ctc_model, save_ctc_model
 
 V, D = 8, 16
 PHONES = ["<SIL>"] + [f"p{i}" for i in range(V)]
@@ -118,8 +118,8 @@ def test_ctc_feasibility_and_bad_labels():
 @pytest.fixture(scope="module")
 def word_corpus(tmp_path_factory):
     from wav2vec_u.audio.features_io import save_features
-    from wav2vec_u.decode.toy import corrupt as corrupt_labels
-    from wav2vec_u.decode.toy import toy_lexicon, toy_utterances, write_bigram_arpa
+    from toys import corrupt as corrupt_labels
+    from toys import toy_lexicon, toy_utterances, write_bigram_arpa
 
     root = tmp_path_factory.mktemp("st_cli")
     rng = np.random.default_rng(3)
@@ -237,8 +237,8 @@ def test_shipped_configs_match_the_defaults():
     from pathlib import Path
 
     from wav2vec_u.config import load_config
-    from wav2vec_u.decode.command import DecodeConfig
-    from wav2vec_u.decode.self_train_command import SelfTrainRunConfig
+    from wav2vec_u.decode.decode import DecodeConfig
+    from wav2vec_u.self_train.run import SelfTrainRunConfig
 
     root = Path(__file__).resolve().parent.parent / "configs" / "decode"
     assert load_config(DecodeConfig, root / "decode.yaml") == DecodeConfig()

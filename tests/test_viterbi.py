@@ -57,7 +57,7 @@ def test_empty_and_bad_shapes():
 
 
 def test_segment_spans_from_clusters_with_mean_pooling(tmp_path):
-    from wav2vec_u.decode.command import segment_spans
+    from wav2vec_u.decode.decode import segment_spans
 
     # runs of equal cluster ids: [0,0 | 5 | 2,2,2 | 7 | 1,1] = 5 segments; pooled in pairs -> 3
     (tmp_path / "valid.cluster").write_text("0 0 5 2 2 2 7 1 1\n")

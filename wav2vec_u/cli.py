@@ -19,19 +19,19 @@ from wav2vec_u.config import ConfigError
 
 # name -> (module, one-line help). Order is the order of a recipe.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("wav2vec_u.synth.command", "synthesise a speech corpus with espeak-ng (audio, manifest, phones, words, unpaired text)"),
+    "synth": ("wav2vec_u.synth.synth_command", "synthesise a speech corpus with espeak-ng (audio, manifest, phones, words, unpaired text)"),
     "manifest": ("wav2vec_u.audio.manifest_command", "write a fairseq manifest for a folder of audio, resampling to 16 kHz mono"),
     "vad": ("wav2vec_u.audio.vad_command", "remove non-speech from the audio of a manifest (rVAD), writing new audio and manifest"),
     "extract": ("wav2vec_u.audio.extract_command", "extract frame features (mfcc, logmel, hf:<model>, fairseq:<ckpt.pt>) for a manifest"),
-    "segments": ("wav2vec_u.segments_command", "PCA, k-means, merge and mean-pool frame features into segment features"),
+    "segments": ("wav2vec_u.audio.segments_command", "PCA, k-means, merge and mean-pool frame features into segment features"),
     "prepare-audio": ("wav2vec_u.audio.prepare_command", "extract + segments in one step (wav2vec-U audio preparation)"),
-    "prepare-text": ("wav2vec_u.text.command", "normalise and phonemise unpaired text; phone dictionary, lexicon, KenLM phone and word LMs"),
-    "train-gan": ("wav2vec_u.train.command", "train the wav2vec-U GAN on segment features and phonemised text"),
+    "prepare-text": ("wav2vec_u.text.prepare_command", "normalise and phonemise unpaired text; phone dictionary, lexicon, KenLM phone and word LMs"),
+    "train-gan": ("wav2vec_u.train.train_command", "train the wav2vec-U GAN on segment features and phonemised text"),
     "select": ("wav2vec_u.train.select_command", "pick the best of several GAN runs without labels (paper Eqs. 5-6)"),
-    "decode": ("wav2vec_u.decode.command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
+    "decode": ("wav2vec_u.decode.decode_command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),
-    "self-train": ("wav2vec_u.decode.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
-    "demo": ("wav2vec_u.demo", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
+    "self-train": ("wav2vec_u.self_train.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
+    "demo": ("wav2vec_u.demo.demo_command", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
 }
 
 

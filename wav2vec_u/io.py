@@ -88,21 +88,64 @@ def sha256_json(obj: Any) -> str:
     return sha256_text(json.dumps(obj, sort_keys=True, default=str))
 
 
-def load_tagged_state(path: str | Path, fmt: str, what: str, map_location: Any = "cpu") -> dict:
-    """A ``torch.save``d dict whose ``format`` key is ``fmt``; errors name the file and what it is not.
+# Opt-in for checkpoints that hold more than tensors and plain data (unsafe: unpickling can run code).
+UNSAFE_LOAD_ENV = "W2VU_UNSAFE_LOAD"
 
-    Our checkpoints carry configs and lineage as plain Python objects, so they are loaded with
-    ``weights_only=False``: load only checkpoints you made or trust.
+
+def load_state(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu") -> dict:
+    """A ``torch.save``d dict, read with ``weights_only=True``: tensors and plain data only.
+
+    Our checkpoints hold nothing else (weights, optimiser states, RNG states, configs as plain
+    dicts), so a file that needs more is refused: unpickling arbitrary objects can run code, and
+    checkpoints are shared between researchers. ``W2VU_UNSAFE_LOAD=1`` loads such a file anyway,
+    for one you made or trust (docs/checkpoints.md).
     """
+    import pickle  # noqa: PLC0415
+
     import torch  # noqa: PLC0415 - torch is imported only by the stages that load models
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing {what} {path}")
     try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = [line.strip() for line in str(exc).splitlines() if "GLOBAL" in line]
+        if not refused:  # not a pickle we could read at all
+            raise ValueError(f"{path} is not a readable checkpoint ({_first_line(exc)})") from None
+        if os.environ.get(UNSAFE_LOAD_ENV) != "1":
+            raise ValueError(
+                f"{path} holds objects beyond tensors and plain data, so it was not loaded: unpickling them could "
+                f"run code ({refused[0]}). Checkpoints written by wav2vec-u never need this. If you made this "
+                f"file or trust it, rerun with {UNSAFE_LOAD_ENV}=1 (unsafe for files from others)") from None
         state = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ValueError(f"{path} is not a readable checkpoint ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != fmt:
+    except Exception as exc:  # noqa: BLE001 - any other reading failure means a bad file
+        raise ValueError(f"{path} is not a readable checkpoint ({_first_line(exc)})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a wav2vec-u {what}: it holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def load_tagged_state(path: str | Path, fmt: str, what: str, map_location: Any = "cpu") -> dict:
+    """:func:`load_state` of a file whose ``format`` key is ``fmt``; errors name the file and what it is not."""
+    state = load_state(path, what, map_location)
+    if state.get("format") != fmt:
         raise ValueError(f"{path} is not a wav2vec-u {what} (format {fmt})")
     return state
+
+
+RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def resource_path(*parts: str) -> Path:
+    """A file shipped inside the package (``wav2vec_u/resources/``): configs and sentences.
+
+    The same path in a source checkout (where ``configs/`` and ``data/`` link here) and in an
+    installed wheel, so commands find their defaults wherever they run from.
+    """
+    return RESOURCES.joinpath(*parts)

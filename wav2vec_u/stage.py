@@ -2,23 +2,23 @@
 
 A stage computes a fingerprint from its options and the hashes of its inputs; after it
 finishes it records that fingerprint in ``<outdir>/.stage.json``. A rerun with the same
-fingerprint and all listed outputs present does nothing; anything else recomputes::
+fingerprint and all listed outputs present does nothing; anything else recomputes. Every
+stage goes through :func:`run_stage`, which forgets the old record before the work starts (a
+killed rerun is never trusted) and writes the new one only when the work finished::
 
     fp = fingerprint({"k": 128, "seed": 1}, inputs=[manifest])
-    if is_current(outdir, fp, outputs=["train.npy"]):
-        return
-    ...  # do the work, writing atomically
-    mark_done(outdir, fp, outputs=["train.npy"])
+    ran, result = run_stage(outdir, fp, ["train.npy"], lambda: make_segments(...))
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from wav2vec_u.io import read_json, sha256_file, sha256_json, write_json
 
 STAGE_FILE = ".stage.json"
+T = TypeVar("T")
 
 
 def fingerprint(options: Any, inputs: Iterable[str | Path] = ()) -> str:
@@ -55,3 +55,24 @@ def invalidate(outdir: str | Path, name: str = STAGE_FILE) -> None:
     record = Path(outdir) / name
     if record.exists():
         record.unlink()
+
+
+def run_stage(outdir: str | Path, fp: str, outputs: Iterable[str] | Callable[[T], Iterable[str]], work: Callable[[], T],
+              *, force: bool = False, name: str = STAGE_FILE,
+              extra: Callable[[T], dict] | None = None) -> tuple[bool, T | None]:
+    """Run ``work()`` unless ``outdir``'s record matches ``fp`` and ``outputs`` exist; (ran, result).
+
+    ``outputs`` may be a function of the result when the stage learns them as it runs;
+    ``extra(result)`` adds fields to the record (e.g. the seconds it took).
+    """
+    outdir = Path(outdir)
+    if not force and not callable(outputs) and is_current(outdir, fp, outputs, name=name):
+        return False, None
+    if not force and callable(outputs) and is_current(outdir, fp, name=name):
+        return False, None
+    outdir.mkdir(parents=True, exist_ok=True)
+    invalidate(outdir, name=name)
+    result = work()
+    names = list(outputs(result) if callable(outputs) else outputs)
+    mark_done(outdir, fp, names, name=name, **(extra(result) if extra else {}))
+    return True, result

@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from wav2vec_u.audio.features_io import load_features  # noqa: E402
-from wav2vec_u.decode.metrics import error_rate  # noqa: E402
-from wav2vec_u.train.decipher import DecipherConfig, decode, make_units, phone_ngram, train_units_to_phones  # noqa: E402
+from wav2vec_u.metrics import error_rate  # noqa: E402
+from wav2vec_u.research.decipher import DecipherConfig, decode, make_units, phone_ngram, train_units_to_phones  # noqa: E402
 
 
 def trigram_tables(sents: list[list[str]]) -> tuple[list[str], np.ndarray, np.ndarray]:

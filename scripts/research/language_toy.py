@@ -5,7 +5,7 @@
 
 SEGDIR holds {train,valid}.phn (e.g. the output of oracle_segments.py); each phone gets a random
 N(0, 1) mean in ``dim`` dimensions and each occurrence that mean plus ``noise`` Gaussian noise,
-so the segments are as clean as the toy cipher's (wav2vec_u/train/toy.py) while the language is
+so the segments are as clean as the toy cipher's (tests/toys.py) while the language is
 real English or Spanish phonotactics over the inventory in TEXTDIR/dict.phn.txt. It answers "can
 the search decipher this language at all?" (docs/demo-findings.md, "Search, not features").
 """

@@ -283,11 +283,7 @@ def pad_waveforms(wavs: list[np.ndarray], normalize=None):
     """Zero-padded (B, N) float32 batch of waveforms, each first passed through ``normalize``
     (a tensor -> tensor function, or None) on its own, as fairseq's and HF's collaters do.
     Returns (batch, lengths in samples)."""
-    import torch  # noqa: PLC0415 - only the model extractors need torch
+    from wav2vec_u.batching import pad_batch  # noqa: PLC0415 - only the model extractors need torch
 
-    lengths = [len(w) for w in wavs]
-    src = torch.zeros(len(wavs), max(lengths))
-    for i, w in enumerate(wavs):
-        x = torch.from_numpy(np.asarray(w, dtype=np.float32))
-        src[i, : len(w)] = normalize(x) if normalize is not None else x
-    return src, lengths
+    src, lengths = pad_batch(wavs, normalize=normalize)
+    return src, lengths.tolist()

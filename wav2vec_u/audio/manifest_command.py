@@ -204,7 +204,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from wav2vec_u.config import config_from_args, save_config, to_dict
     from wav2vec_u.io import write_json
-    from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
+    from wav2vec_u.stage import fingerprint, run_stage
     from wav2vec_u.tracking import Tracker, provenance
 
     cfg = config_from_args(ManifestConfig, args)
@@ -213,20 +213,19 @@ def run(args) -> int:
         raise FileNotFoundError(f"audio folder not found: {src}")
     fp = fingerprint({"config": to_dict(cfg), "src": str(src), "files": source_listing(src, cfg, outdir)})
     outputs = ["train.tsv", "skipped.tsv", "meta.json"] + (["valid.tsv"] if cfg.valid_percent > 0 else [])
-    if not args.force and is_current(outdir, fp, outputs):
+
+    def work() -> None:
+        save_config(cfg, outdir / "config.yaml")
+        with Tracker(outdir, "manifest", config=cfg, seed=cfg.seed, wandb=args.wandb) as tracker:
+            summary = make_manifest(src, outdir, cfg, progress=args.progress)
+            tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+            meta = provenance(cfg, cfg.seed, {"source": str(src)})
+            meta["summary"] = summary
+            write_json(outdir / "meta.json", meta)
+            log.info("manifest: %d of %d files kept (%.3f h), %d converted, skipped %s; root %s",
+                     summary["kept"], summary["files"], summary["hours"], summary["converted"], summary["skipped"] or "none",
+                     summary["root"])
+
+    if not run_stage(outdir, fp, outputs, work, force=args.force)[0]:
         log.info("manifest: %s is up to date (same files and config); --force recomputes", outdir)
-        return 0
-    outdir.mkdir(parents=True, exist_ok=True)
-    invalidate(outdir)
-    save_config(cfg, outdir / "config.yaml")
-    with Tracker(outdir, "manifest", config=cfg, seed=cfg.seed, wandb=args.wandb) as tracker:
-        summary = make_manifest(src, outdir, cfg, progress=args.progress)
-        tracker.log({k: v for k, v in summary.items() if isinstance(v, (int, float))})
-        meta = provenance(cfg, cfg.seed, {"source": str(src)})
-        meta["summary"] = summary
-        write_json(outdir / "meta.json", meta)
-        log.info("manifest: %d of %d files kept (%.3f h), %d converted, skipped %s; root %s",
-                 summary["kept"], summary["files"], summary["hours"], summary["converted"], summary["skipped"] or "none",
-                 summary["root"])
-    mark_done(outdir, fp, outputs)
     return 0

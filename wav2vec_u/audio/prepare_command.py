@@ -23,7 +23,7 @@ from pathlib import Path
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args
-from wav2vec_u.segments import SegmentsConfig
+from wav2vec_u.audio.segments import SegmentsConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def prepare_audio(corpus: Path, outdir: Path, cfg: PrepareAudioConfig, splits: l
     from wav2vec_u.audio.extract import ExtractionJob
     from wav2vec_u.audio.extract_command import split_manifests
     from wav2vec_u.audio.features import build_extractor
-    from wav2vec_u.segments_command import segments_stage
+    from wav2vec_u.audio.segments_command import segments_stage
 
     manifests = split_manifests(corpus, splits)
     frames, segs = outdir / "frames", outdir / "segments"

@@ -184,7 +184,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from wav2vec_u.config import config_from_args, save_config, to_dict
     from wav2vec_u.io import atomic_write_text, write_json
-    from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
+    from wav2vec_u.stage import fingerprint, run_stage
     from wav2vec_u.tracking import Tracker, provenance
 
     cfg = config_from_args(VadCommandConfig, args)
@@ -194,28 +194,26 @@ def run(args) -> int:
                                        if m.with_suffix(s).is_file()]
     fp = fingerprint({"config": to_dict(cfg), "version": 1}, inputs=inputs)
     outputs = [m.name for m in manifests] + ["skipped.tsv", "meta.json"]
-    if not args.force and is_current(outdir, fp, outputs):
-        log.info("vad: %s is up to date (same manifests and config); --force recomputes", outdir)
-        return 0
-    outdir.mkdir(parents=True, exist_ok=True)
-    invalidate(outdir)
-    save_config(cfg, outdir / "config.yaml")
     from wav2vec_u.io import sha256_file
 
-    with Tracker(outdir, "vad", config=cfg, inputs={str(m): sha256_file(m) for m in manifests},
-                 wandb=args.wandb) as tracker:
-        summaries = []
-        for m in manifests:
-            s = vad_manifest(m, outdir, cfg, progress=args.progress)
-            summaries.append(s)
-            tracker.log({f"{s['split']}_seconds_in": s["seconds_in"], f"{s['split']}_seconds_out": s["seconds_out"],
-                         f"{s['split']}_kept": s["kept"], f"{s['split']}_skipped": len(s["skipped"])})
-            log.info("vad %s: %d of %d files kept, %.1f s -> %.1f s of audio", s["split"], s["kept"], s["files"],
-                     s["seconds_in"], s["seconds_out"])
-        atomic_write_text(outdir / "skipped.tsv", "split\tpath\treason\tdetail\n" + "".join(
-            f"{s['split']}\t{r['rel']}\t{r['reason']}\t{r['detail']}\n" for s in summaries for r in s["skipped"]))
-        meta = provenance(cfg, None, {str(m): sha256_file(m) for m in manifests})
-        meta["summary"] = [{k: (len(v) if k == "skipped" else v) for k, v in s.items()} for s in summaries]
-        write_json(outdir / "meta.json", meta)
-    mark_done(outdir, fp, outputs)
+    def work() -> None:
+        save_config(cfg, outdir / "config.yaml")
+        with Tracker(outdir, "vad", config=cfg, inputs={str(m): sha256_file(m) for m in manifests},
+                     wandb=args.wandb) as tracker:
+            summaries = []
+            for m in manifests:
+                s = vad_manifest(m, outdir, cfg, progress=args.progress)
+                summaries.append(s)
+                tracker.log({f"{s['split']}_seconds_in": s["seconds_in"], f"{s['split']}_seconds_out": s["seconds_out"],
+                             f"{s['split']}_kept": s["kept"], f"{s['split']}_skipped": len(s["skipped"])})
+                log.info("vad %s: %d of %d files kept, %.1f s -> %.1f s of audio", s["split"], s["kept"], s["files"],
+                         s["seconds_in"], s["seconds_out"])
+            atomic_write_text(outdir / "skipped.tsv", "split\tpath\treason\tdetail\n" + "".join(
+                f"{s['split']}\t{r['rel']}\t{r['reason']}\t{r['detail']}\n" for s in summaries for r in s["skipped"]))
+            meta = provenance(cfg, None, {str(m): sha256_file(m) for m in manifests})
+            meta["summary"] = [{k: (len(v) if k == "skipped" else v) for k, v in s.items()} for s in summaries]
+            write_json(outdir / "meta.json", meta)
+
+    if not run_stage(outdir, fp, outputs, work, force=args.force)[0]:
+        log.info("vad: %s is up to date (same manifests and config); --force recomputes", outdir)
     return 0

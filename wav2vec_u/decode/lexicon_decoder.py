@@ -45,8 +45,10 @@ from typing import Sequence
 
 import numpy as np
 
-from wav2vec_u.decode.metrics import SPECIAL_TOKENS, error_rate
+from wav2vec_u.metrics import error_rate
+from wav2vec_u.tokens import SIL, SPECIAL_TOKENS
 from wav2vec_u.decode.viterbi import Segment, log_softmax
+from wav2vec_u.text.lm import NgramLM, load_lm
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class DecoderConfig:
     lm_weight: float = 2.0         # multiplies ln P_LM(words); tuned by `tune`
     word_score: float = -1.0       # added per word (negative = insertion penalty); tuned by `tune`
     sil_score: float = 0.0         # added per <SIL> run
-    silence: str = "<SIL>"         # the silence token of the phone inventory
+    silence: str = SIL             # the silence token of the phone inventory
 
 
 @dataclass
@@ -97,44 +99,12 @@ def load_lexicon(path: str | Path) -> dict[str, list[tuple[str, ...]]]:
     return lexicon
 
 
-class WordLM:
-    """A KenLM word model with cached scores in natural log. ``path`` is .arpa or .bin."""
-
-    def __init__(self, path: str | Path):
-        import kenlm
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"word LM not found: {path} (prepare-text writes lm.words.4.bin/.arpa)")
-        try:
-            self.model = kenlm.Model(str(path))
-        except (OSError, RuntimeError) as exc:
-            raise ValueError(f"cannot load KenLM model {path}: {exc}") from None
-        self.path = path
-        self.kenlm = kenlm
-        self._cache: dict = {}
-
-    def begin(self):
-        s = self.kenlm.State()
-        self.model.BeginSentenceWrite(s)
-        return s
-
-    def score(self, state, word: str):
-        """(ln P(word | state), next state)."""
-        key = (state, word)
-        hit = self._cache.get(key)
-        if hit is None:
-            out = self.kenlm.State()
-            hit = (self.model.BaseScore(state, word, out) * LN10, out)
-            self._cache[key] = hit
-        return hit
-
-    def unigram(self, word: str) -> float:
-        return self.score(self.kenlm.State(), word)[0]
-
-    def sentence_logprob10(self, words: Sequence[str]) -> float:
-        """log10 P(<s> words </s>), as KenLM's ``score`` gives it."""
-        return self.model.score(" ".join(words), bos=True, eos=True)
+def load_word_lm(path: str | Path) -> NgramLM:
+    """The word LM (``lm.words.4.bin``/``.arpa``) the decoder scores words with."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"word LM not found: {path} (prepare-text writes lm.words.4.bin/.arpa)")
+    return load_lm(path)
 
 
 class _Trie:
@@ -162,7 +132,7 @@ class LexiconDecoder:
     """Beam search of lexicon words over ``(T, V)`` phone scores; ``V == len(phones)``."""
 
     def __init__(self, phones: Sequence[str], lexicon: dict[str, list[tuple[str, ...]]],
-                 lm: WordLM | str | Path | None, cfg: DecoderConfig | None = None):
+                 lm: NgramLM | str | Path | None, cfg: DecoderConfig | None = None):
         self.cfg = cfg or DecoderConfig()
         self.phones = list(phones)
         if self.cfg.silence not in self.phones:
@@ -170,7 +140,7 @@ class LexiconDecoder:
         self.sil = self.phones.index(self.cfg.silence)
         # other special symbols (e.g. <pad>) can never be emitted by a word path
         self.special = [i for i, p in enumerate(self.phones) if p in SPECIAL_TOKENS and i != self.sil]
-        self.lm = WordLM(lm) if isinstance(lm, (str, Path)) else lm
+        self.lm = load_word_lm(lm) if isinstance(lm, (str, Path)) else lm
         index = {p: i for i, p in enumerate(self.phones)}
         self.words: list[str] = []
         self.prons: list[tuple[str, ...]] = []
@@ -192,7 +162,7 @@ class LexiconDecoder:
         self._smear = self._build_smear()
 
     def _word_bonus(self, w: int) -> float:
-        lm = self.cfg.lm_weight * self.lm.unigram(self.words[w]) if self.lm is not None else 0.0
+        lm = self.cfg.lm_weight * LN10 * self.lm.advance(self.lm.null_state(), self.words[w])[0] if self.lm is not None else 0.0
         return lm + self.cfg.word_score
 
     def _build_smear(self) -> list[float]:
@@ -225,7 +195,7 @@ class LexiconDecoder:
         T = len(lp)
         cfg, sil, trie, smear = self.cfg, self.sil, self.trie, self._smear
         lm = self.lm
-        start_state = lm.begin() if lm is not None else None
+        start_state = lm.begin_state() if lm is not None else None
         k = min(cfg.token_beam, lp.shape[1])
         top = np.argpartition(-lp, k - 1, axis=1)[:, :k] if T else np.zeros((0, k), dtype=int)
         # hypothesis: key (node, prev token, lm state) -> [score, am, word_start, history]
@@ -267,7 +237,8 @@ class LexiconDecoder:
                         push((child, q, state), score + s, am + s, ws, h)
                     for w in trie.words[child]:
                         if lm is not None:
-                            lms, nstate = lm.score(state, self.words[w])
+                            lms, nstate = lm.advance(state, self.words[w])
+                            lms *= LN10
                         else:
                             lms, nstate = 0.0, None
                         push((0, q, nstate), score + s + cfg.lm_weight * lms + cfg.word_score, am + s, t,
@@ -282,7 +253,7 @@ class LexiconDecoder:
         finals = []
         for (node, prev, state), (score, am, _, hist) in hyps.items():
             if node == 0:
-                end = cfg.lm_weight * lm.score(state, "</s>")[0] if lm is not None else 0.0
+                end = cfg.lm_weight * LN10 * lm.advance(state, "</s>")[0] if lm is not None else 0.0
                 finals.append((score + end, am, hist))
         complete = bool(finals)
         if not finals:  # nothing finished a word: keep the best path, drop its partial word
@@ -335,15 +306,15 @@ class LexiconDecoder:
 # Tuning LM weight and word score
 
 
-def lm_perplexity(lm: WordLM, sentences: Sequence[Sequence[str]]) -> float:
+def lm_perplexity(lm: NgramLM, sentences: Sequence[Sequence[str]]) -> float:
     """Word-LM perplexity of decoded sentences, one ``</s>`` counted per sentence."""
-    total = sum(lm.sentence_logprob10(s) for s in sentences)
+    total = sum(lm.score(s) for s in sentences)
     count = sum(len(s) + 1 for s in sentences)
     return 10 ** (-total / count) if count else math.inf
 
 
 def unsupervised_score(decoded: Sequence[WordDecoded], viterbi_phones: Sequence[Sequence[str]],
-                       lm: WordLM, min_viterbi_per: float = 0.0) -> dict:
+                       lm: NgramLM, min_viterbi_per: float = 0.0) -> dict:
     """Label-free score of a decoding run; lower is better.
 
     ``ln(word-LM perplexity of the word output) * max(PER of the output's phones against the

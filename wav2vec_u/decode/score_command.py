@@ -5,7 +5,7 @@
 
 One utterance per line in both files, tokens separated by spaces. Normalisation: special
 tokens (``<SIL>``, ``<s>``, ``<unk>``, ...) are dropped; ``--words`` also lower-cases. Empty
-lines are empty utterances (see :mod:`wav2vec_u.decode.metrics` for how they count). The
+lines are empty utterances (see :mod:`wav2vec_u.metrics` for how they count). The
 summary is printed and, with ``--json``, written as JSON.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wav2vec_u.decode.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
 from wav2vec_u.io import write_json
 
 

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from wav2vec_u.decode.metrics import SPECIAL_TOKENS
+from wav2vec_u.tokens import SPECIAL_TOKENS
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wav2vec_u.train.config import DiscriminatorConfig
+from wav2vec_u.models.config import DiscriminatorConfig
 
 
 class _Conv(nn.Module):

@@ -21,7 +21,7 @@ from wav2vec_u.models.generator import Generator
 from wav2vec_u.models.join import join_segments
 from wav2vec_u.models.losses import (code_penalty, discriminator_gan_loss, generator_gan_loss,
                                      gradient_penalty, smoothness_penalty)
-from wav2vec_u.train.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
 
 
 class Gan(nn.Module):

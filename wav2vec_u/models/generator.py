@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from wav2vec_u.train.config import GeneratorConfig
+from wav2vec_u.models.config import GeneratorConfig
 
 
 def conv_output_lengths(lengths: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:

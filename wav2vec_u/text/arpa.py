@@ -15,12 +15,19 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from wav2vec_u.text.lm import NgramLM
+
 UNK = "<unk>"
 
 
-class ArpaModel:
+class ArpaModel(NgramLM):
+    """:class:`NgramLM` read from an ARPA file in pure Python (states are context tuples)."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._cache: dict = {}
+        if not self.path.is_file():
+            raise FileNotFoundError(f"language model not found: {self.path} (run `w2vu prepare-text`)")
         self.prob: dict[tuple[str, ...], float] = {}
         self.backoff: dict[tuple[str, ...], float] = {}
         self.order = 0
@@ -62,7 +69,22 @@ class ArpaModel:
             total += self.backoff.get(context, 0.0)
             context = context[1:]
 
-    def score(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
+    def __contains__(self, token: str) -> bool:
+        return (token,) in self.prob
+
+    def begin_state(self) -> tuple[str, ...]:
+        return ("<s>",) if self.order > 1 else ()
+
+    def null_state(self) -> tuple[str, ...]:
+        return ()
+
+    def _advance(self, state: tuple[str, ...], word: str) -> tuple[float, tuple[str, ...]]:
+        if (word,) not in self.prob:
+            word = UNK
+        keep = self.order - 1
+        return self._word_log10(state, word), ((state + (word,))[-keep:] if keep > 0 else ())
+
+    def _score_sentence(self, sentence: str, bos: bool = True, eos: bool = True) -> float:
         """log10 p(sentence), KenLM's ``Model.score`` semantics."""
         words = sentence.split()
         keep = self.order - 1

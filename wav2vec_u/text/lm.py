@@ -1,17 +1,19 @@
 """KenLM n-gram language models: build with ``lmplz``/``build_binary``, query with the ``kenlm`` module.
 
     meta = build_lm("text/phones.txt", "text/lm.phones.4", order=4)   # .arpa, .bin, .meta.json
-    lm = PhoneLM("text/lm.phones.4.bin")
+    lm = load_lm("text/lm.phones.4.bin")            # NgramLM (KenLM), or the ARPA fallback
     lm.score(["<SIL>", "h", "ə", "<SIL>"])          # log10 P(tokens, </s> | <s>)
     lm.perplexity([["h", "ə"], ["ə"]]), lm.oov_count(["h", "zz"])
 
 ``lmplz`` and ``build_binary`` are not in any wheel: ``scripts/setup.sh`` builds them once from
-the kenlm source distribution (``scripts/build_kenlm.sh``) into ``.cache/kenlm/bin``. They are
-found through ``$KENLM_BIN`` (a directory), that cache, or ``PATH``.
+the kenlm source distribution (``scripts/build_kenlm.sh``) into the checkout's ``.cache/kenlm/bin``.
+They are found through ``$KENLM_BIN`` (a directory), that cache, ``~/.cache/wav2vec-u/kenlm/bin``
+(``KENLM_PREFIX=~/.cache/wav2vec-u/kenlm bash scripts/build_kenlm.sh``), or ``PATH``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -23,8 +25,12 @@ from typing import Iterable, Sequence
 
 from wav2vec_u.io import atomic_path, sha256_file, write_json
 
-REPO = Path(__file__).resolve().parents[2]
-CACHE_BIN = REPO / ".cache" / "kenlm" / "bin"
+log = logging.getLogger(__name__)
+
+# Where scripts/build_kenlm.sh puts the tools: the source checkout's .cache (when the package
+# runs from one), or the user's cache (KENLM_PREFIX=~/.cache/wav2vec-u/kenlm for an installed one).
+CACHE_BIN = Path(__file__).resolve().parents[2] / ".cache" / "kenlm" / "bin"
+USER_BIN = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wav2vec-u" / "kenlm" / "bin"
 
 
 class KenLMError(RuntimeError):
@@ -46,19 +52,22 @@ def kenlm_tools_available() -> bool:
 
 
 def find_kenlm_binary(name: str) -> Path:
-    """``lmplz`` or ``build_binary`` from $KENLM_BIN, .cache/kenlm/bin, or PATH."""
+    """``lmplz`` or ``build_binary`` from $KENLM_BIN, the checkout's or the user's cache, or PATH."""
     candidates = []
     if os.environ.get("KENLM_BIN"):
         candidates.append(Path(os.environ["KENLM_BIN"]) / name)
-    candidates.append(CACHE_BIN / name)
+    candidates += [CACHE_BIN / name, USER_BIN / name]
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return c
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise KenLMNotFound(f"KenLM's {name} not found (looked in $KENLM_BIN, {CACHE_BIN}, PATH): "
-                        "run scripts/setup.sh (or `bash scripts/build_kenlm.sh`) to build it")
+    raise KenLMNotFound(
+        f"KenLM's {name} not found (looked in $KENLM_BIN, {CACHE_BIN}, {USER_BIN}, PATH). KenLM's wheel has no "
+        "lmplz/build_binary: in a source checkout run scripts/setup.sh (or `bash scripts/build_kenlm.sh`); for an "
+        "installed package, build them from KenLM's source (cmake, Boost) into a folder and set KENLM_BIN to it, "
+        "or put them on PATH")
 
 
 def kenlm_version() -> str:
@@ -160,27 +169,44 @@ def arpa_counts(path: str | Path) -> dict[int, int]:
 
 
 class NgramLM:
-    """A KenLM model (ARPA or binary) scored on token lists."""
+    """The one n-gram LM class: KenLM (ARPA or binary) when the ``kenlm`` module is installed.
+
+    :func:`load_lm` returns this, or :class:`wav2vec_u.text.arpa.ArpaModel` (the same interface,
+    in pure Python) when kenlm is missing. Scores are log10, as KenLM gives them::
+
+        lm.score(["h", "ə"]) == lm.score("h ə")        # log10 P(h ə </s> | <s>)
+        state = lm.begin_state(); lp, state = lm.advance(state, "h")   # word by word (decoders)
+    """
 
     def __init__(self, path: str | Path):
-        import kenlm
+        import kenlm  # noqa: PLC0415 - a compiled extension, loaded only when a model is
 
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"language model not found: {self.path} (run `w2vu prepare-text`)")
-        self.model = kenlm.Model(str(self.path))
+        try:
+            self.model = kenlm.Model(str(self.path))
+        except (OSError, RuntimeError) as exc:
+            raise ValueError(f"cannot load KenLM model {self.path}: {exc}") from None
+        self._kenlm = kenlm
         self.order = self.model.order
+        self._cache: dict = {}
 
-    def score(self, tokens: Sequence[str], bos: bool = True, eos: bool = True) -> float:
-        """log10 probability of the tokens (and ``</s>`` when ``eos``), given ``<s>`` when ``bos``."""
-        return self.model.score(" ".join(tokens), bos=bos, eos=eos)
+    # -- whole sentences -------------------------------------------------------------------
+    def score(self, tokens: Sequence[str] | str, bos: bool = True, eos: bool = True) -> float:
+        """log10 probability of the tokens (a list, or one space-separated string), with ``</s>``
+        when ``eos``, given ``<s>`` when ``bos``."""
+        return self._score_sentence(tokens if isinstance(tokens, str) else " ".join(tokens), bos, eos)
+
+    def _score_sentence(self, sentence: str, bos: bool, eos: bool) -> float:
+        return self.model.score(sentence, bos=bos, eos=eos)
 
     def __contains__(self, token: str) -> bool:
         return token in self.model
 
     def oov_count(self, tokens: Iterable[str]) -> int:
         """Tokens the model has never seen (each scored as ``<unk>``)."""
-        return sum(1 for t in tokens if t not in self.model)
+        return sum(1 for t in tokens if t not in self)
 
     def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
         """Corpus perplexity, ``10 ** (-sum log10 p / (tokens + sentences))`` (``</s>`` counted)."""
@@ -190,13 +216,77 @@ class NgramLM:
             n += len(s) + 1
         return 10 ** (-total / n) if n else math.inf
 
+    # -- word by word (the lexicon decoder) ------------------------------------------------
+    def begin_state(self):
+        """The state after ``<s>``."""
+        s = self._kenlm.State()
+        self.model.BeginSentenceWrite(s)
+        return s
 
-PhoneLM = NgramLM
-WordLM = NgramLM
+    def null_state(self):
+        """No context: scores from it are unigram scores."""
+        s = self._kenlm.State()
+        self.model.NullContextWrite(s)
+        return s
+
+    def advance(self, state, word: str):
+        """(log10 P(word | state), the next state); cached, decoders ask the same pairs often."""
+        key = (state, word)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._advance(state, word)
+            self._cache[key] = hit
+        return hit
+
+    def _advance(self, state, word: str):
+        out = self._kenlm.State()
+        return self.model.BaseScore(state, word, out), out
 
 
-def perplexity(lm: NgramLM, sentences: Iterable[Sequence[str]]) -> float:
-    return lm.perplexity(sentences)
+def load_lm(path: str | Path) -> NgramLM:
+    """The LM at ``path`` (binary or ARPA); without the ``kenlm`` module, its ARPA file read in Python.
+
+    ``w2vu prepare-text`` writes ``lm.*.4.arpa`` next to ``lm.*.4.bin``, so a machine that cannot
+    install kenlm (a fixed GPU image, say) still gets the label-free metric and word decoding.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing language model {path} (run `w2vu prepare-text` first)")
+    try:
+        import kenlm  # noqa: F401, PLC0415 - only probing whether the extension is there
+    except ImportError:
+        from wav2vec_u.text.arpa import ArpaModel  # noqa: PLC0415
+
+        arpa = path if path.suffix != ".bin" else path.with_suffix(".arpa")
+        if not arpa.is_file():
+            raise FileNotFoundError(f"the kenlm module is not installed and there is no ARPA file {arpa} to read "
+                                    f"instead of {path}: `pip install kenlm`, or rerun `w2vu prepare-text`") from None
+        log.warning("kenlm is not installed: scoring with the pure-Python ARPA reader (%s), slower", arpa)
+        return ArpaModel(arpa)
+    return NgramLM(path)
+
+
+def find_lm(text_dir: str | Path, kind: str) -> Path | None:
+    """``lm.<kind>.4.bin`` (or ``.arpa``) of a prepare-text folder; ``kind`` is "phones" or "words"."""
+    for suffix in (".bin", ".arpa"):
+        p = Path(text_dir) / f"lm.{kind}.4{suffix}"
+        if p.is_file():
+            return p
+    return None
+
+
+def find_phone_lm(text_dir: str | Path) -> Path | None:
+    return find_lm(text_dir, "phones")
+
+
+def find_word_lm(text_dir: str | Path) -> Path | None:
+    return find_lm(text_dir, "words")
+
+
+def load_phone_lm(text_dir: str | Path) -> NgramLM | None:
+    """The phone LM of a prepare-text folder (the label-free metric's), or None when it has none."""
+    path = find_phone_lm(text_dir)
+    return load_lm(path) if path is not None else None
 
 
 def oov_count(lm: NgramLM, sentences: Iterable[Sequence[str]]) -> int:

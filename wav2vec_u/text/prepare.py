@@ -35,7 +35,7 @@ import numpy as np
 
 from wav2vec_u.config import ConfigError, to_dict
 from wav2vec_u.io import atomic_write_text, read_json, sha256_file, write_json
-from wav2vec_u.stage import fingerprint, invalidate, is_current, mark_done
+from wav2vec_u.stage import fingerprint, run_stage
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.text.dictionary import PhoneDictionary
 from wav2vec_u.text.normalize import normalize_line
@@ -192,39 +192,44 @@ def prepare_text(input_path: str | Path, outdir: str | Path, cfg: TextConfig | N
 
         options["phonemizer"], options["espeak"] = phonemizer_version(), espeak_version()
     fp = fingerprint(options, inputs)
-    if not force and is_current(outdir, fp):
+    created = not outdir.exists()
+    old_outputs = _recorded_outputs(outdir)
+
+    def build() -> dict:
+        work = Path(tempfile.mkdtemp(prefix=".work-", dir=outdir))
+        try:
+            meta = _prepare(n_lines, input_path, outdir, work, cfg, progress)
+            meta.update(provenance(cfg, seed=cfg.silence.seed, inputs={str(p): sha256_file(p) for p in inputs}))
+            write_json(work / "meta.json", meta)
+            _install(work, outdir, meta["outputs"] + ["meta.json"], old_outputs)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            cache = outdir / ".cache"
+            if created and not any(cache.rglob("*.txt")):
+                shutil.rmtree(outdir, ignore_errors=True)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        return meta
+
+    ran, meta = run_stage(outdir, fp, lambda m: m["outputs"] + ["meta.json"], build, force=force)
+    if not ran:
         log.info("prepare-text: %s is up to date (same input and options); nothing to do", outdir)
         return read_json(outdir / "meta.json")
-
-    created = not outdir.exists()
-    outdir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".work-", dir=outdir))
-    try:
-        meta = _prepare(n_lines, input_path, outdir, work, cfg, progress)
-        meta.update(provenance(cfg, seed=cfg.silence.seed, inputs={str(p): sha256_file(p) for p in inputs}))
-        write_json(work / "meta.json", meta)
-        _install(work, outdir, meta["outputs"] + ["meta.json"])
-        mark_done(outdir, fp, meta["outputs"] + ["meta.json"])
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        cache = outdir / ".cache"
-        if created and not any(cache.rglob("*.txt")):
-            shutil.rmtree(outdir, ignore_errors=True)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
     return meta
 
 
-def _install(work: Path, outdir: Path, outputs: list[str]) -> None:
-    """Move finished files into OUTDIR; outputs of an earlier run that this one did not make go."""
-    old = []
+def _recorded_outputs(outdir: Path) -> list[str]:
     record = outdir / ".stage.json"
     if record.is_file():
         try:
-            old = read_json(record).get("outputs", [])
+            return read_json(record).get("outputs", [])
         except ValueError:
-            old = []
-    invalidate(outdir)
+            return []
+    return []
+
+
+def _install(work: Path, outdir: Path, outputs: list[str], old: list[str]) -> None:
+    """Move finished files into OUTDIR; outputs of an earlier run that this one did not make go."""
     for name in old:
         if name not in outputs and (outdir / name).is_file():
             (outdir / name).unlink()

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-SIL = "<SIL>"
+from wav2vec_u.tokens import SIL
 
 
 def insert_silence(words: Sequence[Sequence[str]], prob: float, rng: np.random.Generator,

@@ -38,7 +38,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, list[str], GanConfig]:
     """The generator of a checkpoint in eval mode, its phone list (output order) and config."""
-    state = load_checkpoint(path, map_location=device)
+    return generator_from_state(load_checkpoint(path, map_location=device), device)
+
+
+def generator_from_state(state: dict[str, Any], device: str | torch.device = "cpu") -> tuple[Generator, list[str], GanConfig]:
+    """:func:`load_generator` from an already loaded checkpoint (one file read per checkpoint)."""
     cfg = from_dict(GanConfig, state["config"])
     phones = list(state["phones"])
     gen = Generator(int(state["input_dim"]), len(phones), cfg.generator)

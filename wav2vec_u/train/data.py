@@ -17,44 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def read_lengths(path: Path) -> list[int]:
-    if not path.is_file():
-        raise FileNotFoundError(f"missing lengths file {path} (expected one integer per utterance)")
-    out = []
-    for i, line in enumerate(path.read_text().split("\n")):
-        if not line.strip():
-            continue
-        try:
-            out.append(int(line.split()[0]))
-        except ValueError:
-            raise ValueError(f"{path}:{i + 1}: not an integer length: {line!r}") from None
-    return out
-
-
-def load_feature_split(directory: str | Path, split: str) -> tuple[np.ndarray, list[int]]:
-    """(N, D) features (memory-mapped) and per-utterance lengths of a fairseq-layout dir."""
-    directory = Path(directory)
-    try:  # the features area's reader, when present
-        from wav2vec_u.audio.features_io import load_features  # noqa: PLC0415
-
-        feats, lengths = load_features(directory, split, mmap=True)
-        return feats, list(lengths)
-    except ImportError:
-        pass
-    npy = directory / f"{split}.npy"
-    if not npy.is_file():
-        raise FileNotFoundError(f"missing feature file {npy} (run `w2vu prepare-audio` first)")
-    feats = np.load(npy, mmap_mode="r")
-    lengths = read_lengths(directory / f"{split}.lengths")
-    if feats.ndim != 2 or sum(lengths) != feats.shape[0]:
-        raise ValueError(f"{npy}: {feats.shape} rows do not match the sum of {split}.lengths ({sum(lengths)})")
-    return feats, lengths
-
-
-def read_phone_lines(path: Path) -> list[list[str]]:
-    """One list of phones per line (blank lines kept as empty lists, so line numbers match)."""
-    return [line.split() for line in path.read_text(encoding="utf-8").rstrip("\n").split("\n")]
+from wav2vec_u.audio.features_io import load_features
+from wav2vec_u.tokens import read_token_lines
 
 
 def read_dictionary(text_dir: str | Path) -> list[str]:
@@ -92,11 +56,11 @@ class FeatureSet:
 
     @classmethod
     def from_dir(cls, directory: str | Path, split: str, device: str | torch.device = "cpu") -> "FeatureSet":
-        feats, lengths = load_feature_split(directory, split)
+        feats, lengths = load_features(directory, split, mmap=True)
         phn = Path(directory) / f"{split}.phn"
         refs = None
         if phn.is_file():
-            refs = read_phone_lines(phn)
+            refs = read_token_lines(phn)
             if len(refs) != len(lengths):
                 raise ValueError(f"{phn} has {len(refs)} lines for {len(lengths)} utterances")
         return cls(feats, lengths, refs, device)
@@ -155,7 +119,7 @@ class TextSet:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"missing phone text {path} (run `w2vu prepare-text` first)")
-        return cls(read_phone_lines(path), phones, device, source=str(path))
+        return cls(read_token_lines(path), phones, device, source=str(path))
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])

@@ -38,11 +38,11 @@ from wav2vec_u.models.gan import Gan, discriminator_step_loss, generate, generat
 from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
-from wav2vec_u.train.selection import lm_score
+from wav2vec_u.tokens import drop_special
+from wav2vec_u.train.selection import label_free_metrics, vocab_usage
 
 log = logging.getLogger("wav2vec_u.train")
 
-SILENCE = "<SIL>"
 
 
 class TrainingDiverged(RuntimeError):
@@ -105,7 +105,6 @@ class GanTrainer:
         self.history: list[dict[str, Any]] = []
         self._stop_signal: str | None = None
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
-        self.vocab = [p for p in self.phones if p != SILENCE]
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -217,20 +216,15 @@ class GanTrainer:
     def validate(self) -> dict[str, Any]:
         if self.valid is None:
             return {}
-        from wav2vec_u.decode.metrics import SPECIAL_TOKENS, error_rate  # noqa: PLC0415
+        from wav2vec_u.metrics import error_rate  # noqa: PLC0415
 
         ids = decode_ids(self.gan.generator, self.valid)
-        hyps = [[self.phones[i] for i in row if self.phones[i] not in SPECIAL_TOKENS] for row in ids]
-        out: dict[str, Any] = {"valid_num_pred": sum(map(len, hyps))}
-        used = {p for h in hyps for p in h}
-        out["valid_vocab_usage"] = len(used) / max(len(self.vocab), 1)
+        hyps = [drop_special(self.phones[i] for i in row) for row in ids]
+        out: dict[str, Any] = {"valid_num_pred": sum(map(len, hyps)), "valid_vocab_usage": vocab_usage(hyps, self.phones)}
         if self.valid.refs is not None:
-            refs = [[p for p in r if p not in SPECIAL_TOKENS] for r in self.valid.refs]
-            out["valid_per"] = error_rate(refs, hyps).rate
+            out["valid_per"] = error_rate([drop_special(r) for r in self.valid.refs], hyps).rate
         if self.lm is not None:
-            s = lm_score(hyps, self.lm, self.vocab)
-            out.update({"valid_weighted_lm_ppl": s.weighted_ppl, "valid_lm_ppl": s.ppl, "valid_lm_nll": s.nll,
-                        "valid_lm_log10_prob": s.log10_prob})
+            out.update({f"valid_{k}": v for k, v in label_free_metrics(hyps, self.lm, self.phones).items()})
         if self.tracker is not None and self.cfg.trainer.num_samples > 0:
             rows = []
             for i in range(min(self.cfg.trainer.num_samples, len(hyps))):

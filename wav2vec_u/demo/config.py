@@ -1,0 +1,92 @@
+"""The demo's typed config: one section per stage, each stage receives only its own.
+
+    cfg = load_demo_config(resource_path("configs", "demo", "quick.yaml"), ["train.seeds=[1,2]"])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wav2vec_u.audio.extract import ExtractConfig
+from wav2vec_u.audio.segments import SegmentsConfig
+from wav2vec_u.config import ConfigError, load_config
+from wav2vec_u.decode.decode import DecodeConfig
+from wav2vec_u.io import resource_path
+from wav2vec_u.research.decipher import DecipherConfig
+from wav2vec_u.self_train.run import SelfTrainRunConfig
+from wav2vec_u.synth.corpus import SynthConfig
+from wav2vec_u.text.config import TextConfig
+from wav2vec_u.train.config import GanConfig
+
+# the demo's shipped configs (configs/demo/ in a checkout)
+CONFIG_DIR = resource_path("configs", "demo")
+
+
+# Shipped languages: demo name -> espeak-ng voice language.
+LANGS = {"en": "en-us", "es": "es"}
+
+
+@dataclass
+class BaselineSection:
+    kmeans_seed: int = 1
+    supervised_epochs: int = 30
+    supervised_lr: float = 2e-3
+    supervised_batch_size: int = 32
+    supervised_max_seconds: float = 180.0
+
+
+@dataclass
+class DecipherSection:
+    """The research alternative to the GAN (wav2vec_u.research.decipher): an EM decipherment HMM."""
+
+    enabled: bool = False          # off by default: it does not beat chance yet (docs/demo-findings.md)
+    units: int = 40                # k-means units on smoothed frames (findings: K=40, c=4, avg 5)
+    smooth: int = 5                # frames box-averaged before clustering
+    max_train_utts: int = 400      # EM on this many training utterances (cost: ~9 s per pass per 400)
+    hmm: DecipherConfig = field(default_factory=DecipherConfig)
+
+
+@dataclass
+class PlotSection:
+    utterance: int = 0             # which valid utterance to draw over its waveform
+
+
+@dataclass
+class TrainSection:
+    """Which unsupervised method trains the phone recogniser, and its config."""
+
+    method: str = "gan"            # "gan": the wav2vec-U GAN (wav2vec_u.train.trainer)
+    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; label-free choice across runs
+    gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
+
+
+@dataclass
+class DemoConfig:
+    lang: str = "en"
+    sentences: str = ""            # "" = the shipped data/sentences/<lang>.txt
+    run_self_train: bool = True    # the self-training stage (CTC on the GAN's labels) and its rows
+    threads: int = 1               # torch threads; 1 is fastest for these small models on a busy 2-core CPU
+    corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
+    text: TextConfig = field(default_factory=TextConfig)            # text.lang is set from lang
+    features: ExtractConfig = field(default_factory=ExtractConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    train: TrainSection = field(default_factory=TrainSection)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid
+    self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
+    baselines: BaselineSection = field(default_factory=BaselineSection)
+    decipher: DecipherSection = field(default_factory=DecipherSection)
+    plots: PlotSection = field(default_factory=PlotSection)
+
+
+def load_demo_config(path: str | Path | None, overrides: list[str]) -> DemoConfig:
+    """DemoConfig from YAML (+ dotted overrides); the nested component configs are typed too."""
+    cfg = load_config(DemoConfig, path, overrides)
+    if cfg.lang not in LANGS:
+        raise ConfigError(f"lang: unknown demo language {cfg.lang!r} (shipped: {', '.join(LANGS)})")
+    # One language setting: the demo's. The synthesiser's voice follows it.
+    cfg.corpus.lang = LANGS[cfg.lang]
+    cfg.text.lang = LANGS[cfg.lang]
+    if not cfg.train.seeds:
+        raise ConfigError("train.seeds: give at least one seed")
+    return cfg

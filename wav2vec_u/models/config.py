@@ -1,0 +1,50 @@
+"""Typed configs of the GAN's models and losses (generator, discriminator, penalties).
+
+Defaults are wav2vec-U 1.0's (fairseq config ``w2vu``, paper Sec. 4/5); the training config
+(:class:`wav2vec_u.train.config.GanConfig`) nests them::
+
+    from wav2vec_u.models.config import GeneratorConfig
+    generator = Generator(input_dim, num_phones, GeneratorConfig(kernel=4))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class GeneratorConfig:
+    kernel: int = 4  # fairseq w2vu: generator_kernel 4
+    stride: int = 1  # w2vu: 1 (2.0 uses 3)
+    dropout: float = 0.1  # w2vu: generator_dropout 0.1 on the input
+    bias: bool = False  # w2vu: generator_bias false
+    batch_norm: bool = False  # 2.0: input BatchNorm (unused in 1.0)
+    batch_norm_weight: float = 30.0  # 2.0: BatchNorm weight initialised to 30
+    residual: bool = False  # 2.0: residual linear dim -> dim before the conv
+    init_std: float = 0.0  # 0 = PyTorch's default conv init; >0 = normal(0, init_std)
+    # What D sees of the generated phones: "softmax" (reference), "straight_through" (one-hot
+    # of the argmax forward, softmax gradient backward) or "gumbel" (straight-through Gumbel).
+    output: Literal["softmax", "straight_through", "gumbel"] = "softmax"
+    temperature: float = 1.0  # softmax temperature of what D sees (reference: 1, no Gumbel)
+
+
+@dataclass
+class DiscriminatorConfig:
+    dim: int = 384  # w2vu: discriminator_dim 384
+    kernel: int = 6  # w2vu: discriminator_kernel 6
+    depth: int = 2  # w2vu: discriminator_depth 2 (one inner conv + GELU)
+    dropout: float = 0.0  # w2vu: discriminator_dropout 0
+    causal: bool = True  # w2vu: discriminator_causal true
+    spectral_norm: bool = False  # not in the reference; an option for GAN stability
+
+
+@dataclass
+class LossConfig:
+    gradient_penalty: float = 1.5  # w2vu: gradient_penalty 1.5 (D step only)
+    gp_norm: Literal["time", "sample"] = "time"  # reference: norm over the time axis; "sample" = textbook WGAN-GP
+    smoothness: float = 0.5  # w2vu: smoothness_weight 0.5 (G step only)
+    code_penalty: float = 4.0  # w2vu: code_penalty 4.0 (G step only)
+    code_penalty_final: float = -1.0  # <0: constant; else linear anneal to this value over code_penalty_anneal updates
+    code_penalty_anneal: int = 0
+    real_label_smoothing: float = 0.0  # mix one-hot text with uniform by this much (0 = reference)

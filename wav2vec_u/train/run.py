@@ -1,0 +1,90 @@
+"""The train-gan stage over folders: load features, text and phone LM, train, return a summary.
+
+    summary = train_gan(cfg, "runs/gan")        # cfg.data.features / cfg.data.text name the inputs
+
+``w2vu train-gan`` parses its arguments and calls this; the demo calls it too. Under
+``torchrun`` each process takes its share of the global batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from wav2vec_u.config import save_config
+from wav2vec_u.io import sha256_file
+from wav2vec_u.train.config import GanConfig
+
+log = logging.getLogger("wav2vec_u.train")
+
+
+def _inputs(feat_dir: Path, text_dir: Path, cfg: GanConfig) -> dict[str, str]:
+    """Hashes of the small files that identify the inputs (lengths, text, dictionary, metas)."""
+    files = [feat_dir / f"{cfg.data.train_split}.lengths", feat_dir / "meta.json",
+             text_dir / cfg.data.text_file, text_dir / "dict.phn.txt", text_dir / "meta.json"]
+    return {str(p): sha256_file(p) for p in files if p.is_file()}
+
+
+def setup_distributed(device: str) -> tuple[int, int, str]:
+    """(rank, world_size, device) from torchrun's environment; single process without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist  # noqa: PLC0415
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local}"
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return rank, world, device
+
+
+def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
+    """The whole command as a function: load data, train, return a summary."""
+    from wav2vec_u.tracking import Tracker  # noqa: PLC0415
+    from wav2vec_u.train.data import FeatureSet, TextSet, read_dictionary  # noqa: PLC0415
+    from wav2vec_u.text.lm import find_phone_lm, load_lm  # noqa: PLC0415
+    from wav2vec_u.train.trainer import GanTrainer  # noqa: PLC0415
+
+    outdir = Path(outdir)
+    if not cfg.data.features or not cfg.data.text:
+        raise ValueError("set the inputs: --features DIR --text DIR (or data.features=... data.text=...)")
+    feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
+    rank, world, device = setup_distributed(cfg.trainer.device)
+    cfg.trainer.device = device
+    phones = read_dictionary(text_dir)
+    train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device)
+    text = TextSet.from_file(text_dir / cfg.data.text_file, phones, device=device)
+    valid = None
+    if (feat_dir / f"{cfg.data.valid_split}.npy").is_file():
+        valid = FeatureSet.from_dir(feat_dir, cfg.data.valid_split, device=device)
+    else:
+        log.warning("no %s split in %s: no validation, no best.pt", cfg.data.valid_split, feat_dir)
+    lm_path = find_phone_lm(text_dir)
+    lm = load_lm(lm_path) if lm_path is not None else None
+    if lm is None:
+        log.warning("no phone LM (lm.phones.4.bin/.arpa) in %s: no unsupervised metric, no best.pt", text_dir)
+    inputs = _inputs(feat_dir, text_dir, cfg)
+    if rank == 0:
+        outdir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, outdir / "config.yaml")
+    lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
+               "inputs": inputs}
+    with Tracker(outdir, "train-gan", config=cfg, seed=cfg.trainer.seed, inputs=inputs, wandb=wandb, rank=rank) as tr:
+        lineage["provenance"] = {k: v for k, v in tr.info.items() if k != "config"}
+        trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, tracker=tr, lineage=lineage,
+                             rank=rank, world_size=world)
+        result = trainer.train()
+    if world > 1:
+        import torch.distributed as dist  # noqa: PLC0415
+
+        dist.barrier()
+        dist.destroy_process_group()
+    checksum = float(sum(p.detach().double().sum() for p in trainer.gan.parameters()))  # equal on every rank
+    return {"status": result.status, "step": result.step, "best_weighted_lm_ppl": result.best_metric,
+            "param_checksum": checksum, "rank": rank, "world_size": world,
+            **{k: v for k, v in result.last_metrics.items() if isinstance(v, (int, float))}}

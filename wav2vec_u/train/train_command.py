@@ -1,0 +1,50 @@
+"""``w2vu train-gan``: train the wav2vec-U GAN on segment features and phonemised text.
+
+    w2vu train-gan runs/gan --features seg/ --text text/ --config configs/gan/w2vu.yaml trainer.max_updates=1000
+    torchrun --nproc_per_node 2 -m wav2vec_u.cli train-gan runs/gan --features seg/ --text text/
+
+Writes ``last.pt`` / ``best.pt`` (by the unsupervised metric), ``config.yaml``, ``metrics.jsonl``,
+``train-gan.log`` and ``train-gan.run.json`` into the output dir. Re-running the same command
+resumes from ``last.pt``. Under ``torchrun`` each process takes its share of the global batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from wav2vec_u.io import resource_path
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+from wav2vec_u.train.config import GanConfig
+
+log = logging.getLogger("wav2vec_u.train")
+
+DEFAULT_CONFIG = resource_path("configs", "gan", "w2vu.yaml")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("outdir", type=Path, help="output dir (checkpoints, logs); resumes from its last.pt")
+    parser.add_argument("--features", help="segment feature dir (sets data.features)")
+    parser.add_argument("--text", help="prepare-text output dir (sets data.text)")
+    add_config_arguments(parser, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    add_tracking_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.train.run import train_gan  # noqa: PLC0415
+    from wav2vec_u.train.trainer import TrainingDiverged  # noqa: PLC0415
+
+    cfg = config_from_args(GanConfig, args)
+    if args.features:
+        cfg.data.features = args.features
+    if args.text:
+        cfg.data.text = args.text
+    try:
+        summary = train_gan(cfg, args.outdir, wandb=args.wandb)
+    except TrainingDiverged as exc:
+        log.error("%s", exc)
+        return 3
+    log.info("train-gan %s at update %d; best weighted_lm_ppl %.4g", summary["status"], summary["step"],
+             summary["best_weighted_lm_ppl"])
+    return 0
