@@ -45,7 +45,8 @@ def _rate(fn, wavs: list[np.ndarray]) -> tuple[float, float]:
 
 
 def bench_extractors(args, rows: list) -> None:
-    from wav2vec_u.audio.features import FeatureConfig, SpectralConfig, build_extractor
+    from wav2vec_u.audio.features import FeatureConfig, build_extractor
+    from wav2vec_u.audio.spectral import SpectralConfig
 
     wavs = _audio(args.audio_seconds, 4.0)
     for name, cfg in [("mfcc (195-dim, 100 Hz)", FeatureConfig(extractor="mfcc")),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.fft import dct
 
-from wav2vec_u.audio.features import (FeatureConfig, SpectralConfig, build_extractor, cmvn, deltas, log_mel,
-                                      mel_filterbank, hz_to_mel, stack_context)
+from wav2vec_u.audio.features import FeatureConfig, build_extractor
+from wav2vec_u.audio.spectral import SpectralConfig, cmvn, deltas, log_mel, mel_filterbank, hz_to_mel, stack_context
 
 SR = 16000
 

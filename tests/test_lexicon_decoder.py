@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from wav2vec_u.decode.lexicon_decoder import (DecoderConfig, LexiconDecoder, load_word_lm, load_lexicon,
-                                              lm_perplexity, tune, unsupervised_score)
+from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_word_lm, lm_perplexity, tune, unsupervised_score
+from wav2vec_u.text.lexicon import read_pronunciations
 from wav2vec_u.metrics import error_rate
 from toys import write_bigram_arpa
 from wav2vec_u.decode.viterbi import spans_from_lengths, viterbi_decode
@@ -147,16 +147,16 @@ def test_unsupervised_score_parts(lm):
 def test_lexicon_file_and_bad_inputs(tmp_path, lm):
     p = tmp_path / "lexicon.lst"
     p.write_text("the\tð ə\nthe\tð i\ncat\tk æ t\nzzz\tq q\n\n")
-    lex = load_lexicon(p)
+    lex = read_pronunciations(p)
     assert lex["the"] == [("ð", "ə"), ("ð", "i")]
     dec = LexiconDecoder(PHONES, lex, lm)  # "ð i" and "zzz" use unknown phones: skipped
     assert sorted(set(dec.words)) == ["cat", "the"]
     bad = tmp_path / "bad.lst"
     bad.write_text("justaword\n")
     with pytest.raises(ValueError, match="bad.lst:1"):
-        load_lexicon(bad)
+        read_pronunciations(bad)
     with pytest.raises(FileNotFoundError, match="lexicon"):
-        load_lexicon(tmp_path / "missing.lst")
+        read_pronunciations(tmp_path / "missing.lst")
     with pytest.raises(FileNotFoundError, match="word LM"):
         load_word_lm(tmp_path / "missing.arpa")
     with pytest.raises(ValueError, match="silence"):

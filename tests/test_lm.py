@@ -98,7 +98,7 @@ def test_pure_python_arpa_scorer_matches_kenlm(tmp_path, phone_sentences):
     """The fallback used where the kenlm module is missing gives KenLM's scores, OOVs included."""
     import kenlm
 
-    from wav2vec_u.text.arpa import ArpaModel
+    from wav2vec_u.text.lm import ArpaModel
 
     text = tmp_path / "phones.txt"
     text.write_text("".join(" ".join(s) + "\n" for s in phone_sentences[:800]), encoding="utf-8")
@@ -116,7 +116,7 @@ def test_pure_python_arpa_scorer_matches_kenlm(tmp_path, phone_sentences):
 def test_load_lm_falls_back_to_the_arpa_file_without_kenlm(tmp_path, monkeypatch):
     import builtins
 
-    from wav2vec_u.text.arpa import ArpaModel
+    from wav2vec_u.text.lm import ArpaModel
     from wav2vec_u.train.selection import load_lm
 
     arpa = tmp_path / "lm.phones.4.arpa"

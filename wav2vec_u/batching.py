@@ -30,3 +30,9 @@ def pad_batch(arrays: Sequence[np.ndarray], device: str | torch.device = "cpu",
 def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B, max_len) bool, True at padded positions."""
     return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]

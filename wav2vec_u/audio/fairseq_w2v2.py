@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wav2vec_u.audio.features import pad_waveforms
+from wav2vec_u.batching import pad_batch
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +427,7 @@ class FairseqExtractor:
 
     def __init__(self, path: str | Path, layer: int | None = 14, device: str = "cpu", dtype: str = "float32",
                  normalize: bool | None = None):
-        from wav2vec_u.audio.features import torch_dtype
+        from wav2vec_u.batching import torch_dtype
 
         self.path = Path(path).expanduser()
         self.name = f"fairseq:{path}"
@@ -458,7 +458,8 @@ class FairseqExtractor:
             return []
         if len(wavs) > 1 and not self.batch_invariant:
             return [self.extract_batch([w])[0] for w in wavs]
-        src, lengths = pad_waveforms(wavs, normalize_waveform if self.normalize else None)
+        src, lengths = pad_batch(wavs, normalize=normalize_waveform if self.normalize else None)
+        lengths = lengths.tolist()
         if min(lengths) < self.arch.conv_layers[0][1] or min(self.num_frames(n) for n in lengths) < 1:
             raise ValueError(f"utterance of {min(lengths)} samples is too short for {self.name} (no frame)")
         mask = None

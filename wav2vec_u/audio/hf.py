@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wav2vec_u.audio.features import pad_waveforms
+from wav2vec_u.batching import pad_batch
 
 
 def _zero_mean_unit_var(x: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ class HFExtractor:
             transformers.utils.logging.disable_progress_bar()
         except ImportError:
             raise ValueError("hf:<model> extractors need transformers: pip install 'wav2vec-u[transformers]'") from None
-        from wav2vec_u.audio.features import torch_dtype
+        from wav2vec_u.batching import torch_dtype
 
         self.source = name_or_path
         self.name = f"hf:{name_or_path}"
@@ -136,7 +136,8 @@ class HFExtractor:
             return []
         if len(wavs) > 1 and not self.batch_invariant:
             return [self.extract_batch([w])[0] for w in wavs]
-        src, lengths = pad_waveforms(wavs, _zero_mean_unit_var if self.normalize else None)
+        src, lengths = pad_batch(wavs, normalize=_zero_mean_unit_var if self.normalize else None)
+        lengths = lengths.tolist()
         if min(self.num_frames(n) for n in lengths) < 1:
             raise ValueError(f"utterance of {min(lengths)} samples is too short for {self.name} (no frame)")
         kwargs = {}

@@ -26,6 +26,8 @@ from typing import Literal
 
 import numpy as np
 
+from wav2vec_u.tokens import offsets_of
+
 log = logging.getLogger(__name__)
 
 
@@ -66,11 +68,6 @@ class SegmentsConfig:
 
 
 # ----------------------------------------------------------------------------- array functions
-
-def offsets_of(lengths) -> np.ndarray:
-    """Start row of every utterance: [0, l0, l0+l1, ...] (len = U + 1)."""
-    return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))])
-
 
 def sample_rows(n: int, m: int | None, seed: int) -> np.ndarray:
     """Sorted indices of at most ``m`` of ``n`` rows (all when m is None or >= n)."""

@@ -19,7 +19,8 @@ from typing import Callable, Literal
 import numpy as np
 
 from wav2vec_u.config import save_config
-from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_lexicon, load_word_lm, tune
+from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_word_lm, tune
+from wav2vec_u.text.lexicon import read_pronunciations
 from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
 from wav2vec_u.decode.viterbi import viterbi_decode
 from wav2vec_u.audio.features_io import load_features
@@ -208,7 +209,7 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
         log.warning("no word decoding: needs --text-dir with lexicon.lst and lm.words.4.bin/.arpa")
     elif cfg.words:
         lm = load_word_lm(word_lm_path)
-        decoder = LexiconDecoder(model.phones, load_lexicon(lexicon_path), lm, dataclasses.replace(cfg.decoder))
+        decoder = LexiconDecoder(model.phones, read_pronunciations(lexicon_path), lm, dataclasses.replace(cfg.decoder))
         tune_info = None
         if cfg.tune.criterion != "none":
             t_split = cfg.tune.split or split

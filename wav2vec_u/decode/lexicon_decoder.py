@@ -12,8 +12,9 @@ per position; a path's score is
 
 Usage::
 
-    from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_lexicon
-    lexicon = load_lexicon("text/lexicon.lst")
+    from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder
+    from wav2vec_u.text.lexicon import read_pronunciations
+    lexicon = read_pronunciations("text/lexicon.lst")
     dec = LexiconDecoder(phones, lexicon, "text/lm.words.4.bin", DecoderConfig(lm_weight=2.0))
     out = dec.decode(logits)              # (T, V) logits or log-probs of one utterance
     out.words, out.phones, out.word_segments
@@ -76,27 +77,6 @@ class WordDecoded:
     score: float = 0.0                     # total path score (see module doc)
     am_score: float = 0.0                  # its acoustic part (sum of log-posteriors)
     complete: bool = True                  # False: no path finished a word; best partial returned
-
-
-def load_lexicon(path: str | Path) -> dict[str, list[tuple[str, ...]]]:
-    """Read ``word<TAB>p1 p2 ...`` lines (several lines per word = several pronunciations)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"lexicon not found: {path} (prepare-text writes lexicon.lst)")
-    lexicon: dict[str, list[tuple[str, ...]]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t") if "\t" in line else line.split(None, 1)
-        if len(parts) != 2 or not parts[1].split():
-            raise ValueError(f"{path}:{n}: expected 'word<TAB>phone phone ...', got {line!r}")
-        pron = tuple(parts[1].split())
-        prons = lexicon.setdefault(parts[0].strip(), [])
-        if pron not in prons:
-            prons.append(pron)
-    if not lexicon:
-        raise ValueError(f"lexicon {path} is empty")
-    return lexicon
 
 
 def load_word_lm(path: str | Path) -> NgramLM:

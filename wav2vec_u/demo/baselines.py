@@ -30,7 +30,6 @@ lengths, the fairseq layout) and token lists; the demo does the file I/O.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -81,47 +80,6 @@ def most_frequent_phone_hyps(refs: Sequence[Sequence[str]], phone_counts: Counte
     return [[top] * len(r) for r in refs]
 
 
-def kmeans_fit(x: np.ndarray, k: int, seed: int = 1, iters: int = 25, restarts: int = 2) -> np.ndarray:
-    """Centroids (k, D) of k-means on rows of ``x`` (faiss when installed, else numpy Lloyd)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if len(x) < k:
-        raise ValueError(f"k-means with k={k} needs at least {k} rows, got {len(x)}")
-    try:
-        import faiss  # noqa: PLC0415 - optional speed-up
-
-        km = faiss.Kmeans(x.shape[1], k, niter=iters, nredo=restarts, seed=seed, verbose=False,
-                          max_points_per_centroid=100000)
-        km.train(x)
-        return np.asarray(km.centroids, dtype=np.float32)
-    except ImportError:
-        pass
-    rng = np.random.default_rng(seed)
-    best, best_inertia = None, math.inf
-    for _ in range(restarts):
-        c = x[rng.choice(len(x), k, replace=False)].copy()
-        for _ in range(iters):
-            assign = kmeans_assign(x, c)
-            for j in range(k):
-                members = x[assign == j]
-                c[j] = members.mean(0) if len(members) else x[rng.integers(len(x))]
-        inertia = float(((x - c[kmeans_assign(x, c)]) ** 2).sum())
-        if inertia < best_inertia:
-            best, best_inertia = c, inertia
-    return best
-
-
-def kmeans_assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Index of the nearest centroid of each row."""
-    x = np.asarray(x, dtype=np.float32)
-    cn = (centroids ** 2).sum(1)
-    out = np.empty(len(x), dtype=np.int64)
-    for s in range(0, len(x), chunk):
-        xb = x[s:s + chunk]
-        d = cn[None, :] - 2.0 * xb @ centroids.T
-        out[s:s + chunk] = d.argmin(1)
-    return out
-
-
 def rank_mapping(cluster_ids: np.ndarray, num_clusters: int, phone_counts: Counter) -> dict[int, str]:
     """Cluster of frequency rank i -> phone of frequency rank i (ties broken by id / symbol)."""
     freq = np.bincount(cluster_ids, minlength=num_clusters)
@@ -138,12 +96,12 @@ def kmeans_rank_hyps(train_x: np.ndarray, train_lengths: Sequence[int], valid_x:
                      k: int | None = None) -> list[list[str]]:
     """Label-free chance baseline: k-means clusters read as phones by frequency rank."""
     k = k or len(phone_counts)
-    centroids = kmeans_fit(train_x, k, seed=seed)
-    mapping = rank_mapping(kmeans_assign(train_x, centroids), k, phone_counts)
-    valid_ids = kmeans_assign(valid_x, centroids)
-    offsets = np.cumsum([0, *[int(n) for n in valid_lengths]])
-    return [merge_repeats(mapping[int(c)] for c in valid_ids[offsets[i]:offsets[i + 1]])
-            for i in range(len(valid_lengths))]
+    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans  # noqa: PLC0415 - faiss
+
+    centroids = fit_kmeans(train_x, k, niter=25, nredo=2, seed=seed)
+    mapping = rank_mapping(assign_clusters(train_x, centroids), k, phone_counts)
+    valid_ids = assign_clusters(valid_x, centroids)
+    return [merge_repeats(mapping[int(c)] for c in ids) for ids in split_by_lengths(valid_ids, valid_lengths)]
 
 
 # ---------------------------------------------------------------------------------------------

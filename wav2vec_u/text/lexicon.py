@@ -3,6 +3,7 @@
     lex = pronounce_words(["the", "cat"], "en-us", cache_dir="out/.cache")   # {"the": ["ð", "ə"], ...}
     write_lexicon("out/lexicon.lst", lex)
     lex = read_lexicon("my_lexicon.tsv")          # first pronunciation of each word
+    prons = read_pronunciations("lexicon.lst")    # every pronunciation: {"the": [("ð", "ə"), ("ð", "i")]}
 
 espeak-ng reads a word alone differently from the same word in running text (English "a"
 alone is the letter name ``eɪ``, in text ``ɐ``). Like the reference's ``prepare_text.sh``, each
@@ -21,26 +22,37 @@ from wav2vec_u.io import atomic_write_text
 CARRIER = "1"
 
 
-def read_lexicon(path: str | Path) -> dict[str, list[str]]:
-    """A user lexicon: ``word<TAB>phones`` (or ``word phones``) per line; first pronunciation wins."""
+def read_pronunciations(path: str | Path) -> dict[str, list[tuple[str, ...]]]:
+    """The one lexicon reader: ``word<TAB>phones`` (or ``word phones``) per line, ``#`` comments.
+
+    Several lines of one word are several pronunciations, kept in file order (duplicates once).
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"lexicon not found: {path}")
+        raise FileNotFoundError(f"lexicon not found: {path} (prepare-text writes lexicon.lst)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"lexicon {path} is not UTF-8 (byte offset {exc.start})") from None
-    lexicon: dict[str, list[str]] = {}
+    lexicon: dict[str, list[tuple[str, ...]]] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t", 1) if "\t" in line else line.split(None, 1)
         if len(parts) != 2 or not parts[1].split():
             raise ValueError(f"{path}:{n}: expected 'word<TAB>phone phone ...', got {line!r}")
-        lexicon.setdefault(parts[0].strip(), parts[1].split())
+        pron = tuple(parts[1].split())
+        prons = lexicon.setdefault(parts[0].strip(), [])
+        if pron not in prons:
+            prons.append(pron)
     if not lexicon:
         raise ValueError(f"lexicon {path} has no entries")
     return lexicon
+
+
+def read_lexicon(path: str | Path) -> dict[str, list[str]]:
+    """A user lexicon with the first pronunciation of each word (:func:`read_pronunciations`)."""
+    return {w: list(prons[0]) for w, prons in read_pronunciations(path).items()}
 
 
 def write_lexicon(path: str | Path, lexicon: Mapping[str, Sequence[str]]) -> Path:

@@ -114,7 +114,6 @@ def score_checkpoint(ckpt: str | Path, features: str | Path | None = None, text:
     from wav2vec_u.metrics import error_rate  # noqa: PLC0415
     from wav2vec_u.train.checkpoint import load_checkpoint, generator_from_state  # noqa: PLC0415
     from wav2vec_u.train.data import FeatureSet  # noqa: PLC0415
-    from wav2vec_u.train.trainer import decode_ids  # noqa: PLC0415
 
     ckpt = Path(ckpt)
     state = load_checkpoint(ckpt)
@@ -148,3 +147,23 @@ def select_checkpoints(checkpoints: Sequence[str | Path], features: str | Path |
     return {"runs": scores, "anchor": anchor.name, "kept": [k.name for k in kept], "chosen": chosen.name,
             "rule": "paper Eqs. 5-6: anchor = argmin NLL - log U; keep NLL < NLL_a + log(U/U_a) + log tol; "
                     "choose argmax LM log-prob", "tolerance": tolerance}
+
+
+def decode_ids(gan_generator, feats, batch_size: int = 256) -> list[list[int]]:
+    """(``gan_generator``: a :class:`Generator`; ``feats``: a :class:`FeatureSet`.) Viterbi decoding of every utterance: eval-mode generator, join (mean), argmax per run."""
+    import torch  # noqa: PLC0415 - the metric itself needs no torch
+
+    from wav2vec_u.models.gan import generate  # noqa: PLC0415
+
+    was = gan_generator.training
+    gan_generator.eval()
+    out: list[list[int]] = []
+    with torch.no_grad():
+        for s in range(0, len(feats), batch_size):
+            idx = torch.arange(s, min(s + batch_size, len(feats)))
+            x, mask = feats.batch(idx)
+            g = generate(gan_generator, x, mask)
+            ids = g.joined.argmax(-1).masked_fill(g.joined_mask, -1).cpu().tolist()
+            out.extend([[i for i in row if i >= 0] for row in ids])
+    gan_generator.train(was)
+    return out

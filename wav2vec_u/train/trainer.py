@@ -34,15 +34,14 @@ import torch
 import torch.distributed as dist
 
 from wav2vec_u.config import to_dict
-from wav2vec_u.models.gan import Gan, discriminator_step_loss, generate, generator_step_loss
+from wav2vec_u.models.gan import Gan, discriminator_step_loss, generator_step_loss
 from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
 from wav2vec_u.tokens import drop_special
-from wav2vec_u.train.selection import label_free_metrics, vocab_usage
+from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
 
 log = logging.getLogger("wav2vec_u.train")
-
 
 
 class TrainingDiverged(RuntimeError):
@@ -55,22 +54,6 @@ class TrainResult:
     step: int
     best_metric: float
     last_metrics: dict[str, Any]
-
-
-def decode_ids(gan_generator: torch.nn.Module, feats: FeatureSet, batch_size: int = 256) -> list[list[int]]:
-    """Viterbi decoding of every utterance: eval-mode generator, join (mean), argmax per run."""
-    was = gan_generator.training
-    gan_generator.eval()
-    out: list[list[int]] = []
-    with torch.no_grad():
-        for s in range(0, len(feats), batch_size):
-            idx = torch.arange(s, min(s + batch_size, len(feats)))
-            x, mask = feats.batch(idx)
-            g = generate(gan_generator, x, mask)
-            ids = g.joined.argmax(-1).masked_fill(g.joined_mask, -1).cpu().tolist()
-            out.extend([[i for i in row if i >= 0] for row in ids])
-    gan_generator.train(was)
-    return out
 
 
 class GanTrainer:
