@@ -21,11 +21,9 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _audio(seconds: float, utt_seconds: float, seed: int = 0) -> list[np.ndarray]:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from wav2vec_u.text.normalize import normalize_line
+from wav2vec_u.text.phonemize import phonemize_corpus
 
-from wav2vec_u.text.normalize import normalize_line  # noqa: E402
-from wav2vec_u.text.phonemize import phonemize_corpus  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 LANGS = {"en": "en-us", "es": "es"}
 

@@ -26,8 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from wav2vec_u.text.normalize import normalize_line  # noqa: E402
+from wav2vec_u.text.normalize import normalize_line
 
 MODULES = {"en": "engWEB2015eb", "es": "spaRV1909eb"}
 _REF = re.compile(r"((?:I{1,3} )?[A-Z][A-Za-z]*(?: [A-Za-z]+)*) (\d+):(\d+): ")

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wav2vec_u.audio.features_io import load_features  # noqa: E402
-from wav2vec_u.metrics import error_rate  # noqa: E402
-from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, fit_supervised, make_units,  # noqa: E402
+from wav2vec_u.audio.features_io import load_features
+from wav2vec_u.metrics import error_rate
+from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, fit_supervised, make_units,
                                       phone_ngram, train_units_to_phones)
 
 

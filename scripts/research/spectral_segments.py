@@ -28,22 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
+from wav2vec_u.audio.features_io import load_features, save_features
+from wav2vec_u.research.segmenters import frame_labels, segment_majority_labels, spectral_segments
 
-def boundaries(x: np.ndarray, half: int, min_gap: int, rel: float) -> list[int]:
-    T = len(x)
-    if T <= 2 * half:
-        return [0, T]
-    c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, 0)])
-    t = np.arange(half, T - half + 1)
-    score = np.zeros(T)
-    score[t] = np.linalg.norm((c[t + half] - c[t]) - (c[t] - c[t - half]), axis=1) / half
-    thr = rel * np.median(score[t])
-    out = [0]
-    for i in t:
-        lo, hi = max(0, i - min_gap), min(T, i + min_gap + 1)
-        if score[i] >= thr and score[i] == score[lo:hi].max() and i - out[-1] >= min_gap:
-            out.append(int(i))
-    return out + [T] if out[-1] != T else out
+
+def purity(x: np.ndarray, labels: list[str], k: int = 128) -> float:
+    """Share of segments whose k-means cluster's majority phone is their own (reads labels)."""
+    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
+
+    ids = assign_clusters(x, fit_kmeans(x, k=k, niter=20, nredo=1, seed=1))
+    per_unit: dict[int, Counter] = {}
+    for u, p in zip(ids, labels):
+        per_unit.setdefault(int(u), Counter())[p] += 1
+    return sum(c.most_common(1)[0][1] for c in per_unit.values()) / len(labels)
 
 
 def main() -> int:
@@ -55,49 +52,23 @@ def main() -> int:
     ap.add_argument("--dims", default="78:117", help="feature columns for the change score (start:end)")
     ap.add_argument("--timings", type=Path, default=None, help="corpus dir with {split}.timings.jsonl: measure only")
     a = ap.parse_args()
-    d0, d1 = map(int, a.dims.split(":"))
-    a.out.mkdir(parents=True, exist_ok=True)
+    dims = tuple(map(int, a.dims.split(":")))
     for split in ("train", "valid"):
-        npy = a.feats / f"{split}.npy"
-        if not npy.is_file():
+        if not (a.feats / f"{split}.npy").is_file():
             continue
-        feats = np.load(npy, mmap_mode="r")
-        lens = [int(x) for x in (a.feats / f"{split}.lengths").read_text().split()]
-        offs = np.cumsum([0] + lens)
-        recs = None
-        if a.timings is not None:
-            recs = [json.loads(x) for x in (a.timings / f"{split}.timings.jsonl").read_text().splitlines()]
-        segs, seg_lens, labels, n_phones = [], [], [], 0
-        for i in range(len(lens)):
-            f = np.asarray(feats[offs[i]:offs[i + 1]], dtype=np.float32)
-            b = boundaries(f[:, d0:d1], a.half, a.min_gap, a.rel)
-            segs.append(np.stack([f[s:e].mean(0) for s, e in zip(b, b[1:])]))
-            seg_lens.append(len(b) - 1)
-            if recs is not None:
-                lab = np.full(len(f), "<SIL>", dtype=object)
-                for p, (s, e) in zip(recs[i]["phones"], recs[i]["timings"]):
-                    lab[int(round(s * 100)):int(round(e * 100))] = p
-                labels += [Counter(lab[s:e]).most_common(1)[0][0] for s, e in zip(b, b[1:])]
-                n_phones += len(recs[i]["phones"])
-        x = np.concatenate(segs).astype(np.float32)
-        np.save(a.out / f"{split}.npy", x)
-        (a.out / f"{split}.lengths").write_text("".join(f"{n}\n" for n in seg_lens))
+        feats, lens = load_features(a.feats, split, mmap=True)
+        x, seg_lens, bounds = spectral_segments(feats, lens, dims, a.half, a.min_gap, a.rel)
+        save_features(a.out, split, x, seg_lens)
         if (a.feats / f"{split}.phn").is_file():
             shutil.copy(a.feats / f"{split}.phn", a.out / f"{split}.phn")
         msg = f"{split}: {len(x)} segments, {len(x) / max(len(lens), 1):.1f} per utterance"
-        if recs is not None:
-            msg += f", {len(x) / n_phones:.2f} per phone"
+        if a.timings is not None:
+            recs = [json.loads(r) for r in (a.timings / f"{split}.timings.jsonl").read_text().splitlines()]
+            labels = [lab for rec, n, b in zip(recs, lens, bounds)
+                      for lab in segment_majority_labels(frame_labels(rec["phones"], rec["timings"], n), b)]
+            msg += f", {len(x) / sum(len(r['phones']) for r in recs):.2f} per phone"
             if split == "train":
-                import faiss  # noqa: PLC0415
-
-                km = faiss.Kmeans(x.shape[1], 128, niter=20, seed=1)
-                km.train(x)
-                ids = km.index.search(x, 1)[1][:, 0]
-                per_unit: dict[int, Counter] = {}
-                for u, p in zip(ids, labels):
-                    per_unit.setdefault(int(u), Counter())[p] += 1
-                purity = sum(c.most_common(1)[0][1] for c in per_unit.values()) / len(labels)
-                msg += f", K=128 purity {purity:.3f}"
+                msg += f", K=128 purity {purity(x, labels):.3f}"
         print(msg, flush=True)
     return 0
 
