@@ -215,3 +215,20 @@ def test_parallel_phonemisation_matches_serial(tmp_path):
 def test_full_shipped_files(tmp_path, lang, code):
     meta = prepare_text(REPO / "data" / "sentences" / f"{lang}.txt", tmp_path / "out", lang=code, progress=False)
     assert meta["counts"]["sentences"] > 11_000 and meta["counts"]["oov_words"] == 0
+
+
+def test_lines_in_another_script_are_dropped_and_reported(tmp_path):
+    """espeak-ng reads Cyrillic, CJK and Arabic letters in English text by name ("chinese letter"):
+    such lines are dropped before phonemisation and listed with their line numbers."""
+    src = tmp_path / "mixed.txt"
+    src.write_text("the cat sat\nпривет мир\nthe dog ran\n中文字\nمرحبا بالعالم\na cat and a dog\n",
+                   encoding="utf-8")
+    meta = prepare_text(src, tmp_path / "out", lang="en-us", progress=False)
+    assert meta["counts"]["dropped"]["foreign_script"] == 3
+    report = (tmp_path / "out" / "foreign_script.tsv").read_text(encoding="utf-8").splitlines()
+    assert [r.split("\t")[:2] for r in report[1:]] == [["2", "CYRILLIC"], ["4", "CJK"], ["5", "ARABIC"]]
+    words = {w for line in read_lines(tmp_path / "out" / "words.txt") for w in line}
+    assert words == {"the", "cat", "sat", "dog", "ran", "a", "and"}
+    # a language keeps the letters of its own script
+    from wav2vec_u.text.normalize import foreign_scripts
+    assert foreign_scripts("привет", "ru") == set() and foreign_scripts("niño", "es") == set()

@@ -9,7 +9,7 @@ then :func:`make_segments` which runs them over a feature directory::
     seg, seg_lengths = merge_segments(apply_pca(frames, A, b), ids, lengths)
     pooled, pooled_lengths = mean_pool(seg, seg_lengths, rate=0.5)
 
-The order follows the reference (fairseq ``prepare_audio.sh``; METHOD.md): k-means runs on the
+The order follows the reference (fairseq ``prepare_audio.sh``; docs/method.md): k-means runs on the
 raw frame features (``kmeans.input: raw``), the PCA'd frames are averaged within each run of equal
 cluster ids, and an optional second pooling averages groups of ``ceil(1/rate)`` adjacent
 segments (fairseq's ``mean_pool.py``: an utterance of n segments becomes ceil(n * rate), the

@@ -21,7 +21,7 @@ from wav2vec_u.audio.io import SAMPLE_RATE
 
 @dataclass
 class SpectralConfig:
-    """MFCC / log-mel settings. Defaults give the 195-dim MFCC used in METHOD.md's CPU runs."""
+    """MFCC / log-mel settings. Defaults give the 195-dim MFCC used in docs/method.md's CPU runs."""
 
     win_ms: float = 25.0          # analysis window (standard ASR front end: 25 ms)
     hop_ms: float = 10.0          # frame shift: 10 ms = 100 Hz; 20 ms gives wav2vec 2.0's 50 Hz

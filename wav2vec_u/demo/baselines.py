@@ -11,8 +11,8 @@ A PER means little alone. The demo prints the GAN's next to:
   rank i read as phone of rank i; consecutive repeats merged, ``<SIL>`` dropped. It uses no
   labels, exactly like the GAN, and is what a "learning" method must beat;
 - **supervised upper bound**: the GAN's generator (same class and ``GeneratorConfig``: dropout,
-  then one Conv1d over segments, METHOD.md), one extra output for the blank, trained with CTC on the *reference* phones of the training utterances,
-  decoded greedily. It shows what the features and segments allow (METHOD.md: 20.3% PER).
+  then one Conv1d over segments, docs/method.md), one extra output for the blank, trained with CTC on the *reference* phones of the training utterances,
+  decoded greedily. It shows what the features and segments allow (docs/method.md: 20.3% PER).
 
 Usage::
 
@@ -112,7 +112,7 @@ def kmeans_rank_hyps(train_x: np.ndarray, train_lengths: Sequence[int], valid_x:
 class SupervisedConfig:
     """Training of the upper bound; the architecture is the GAN's ``GeneratorConfig``."""
 
-    lr: float = 2e-3              # measured here: converges in ~1 min on 2 cores (METHOD.md: 20.3%)
+    lr: float = 2e-3              # measured here: converges in ~1 min on 2 cores (docs/method.md: 20.3%)
     batch_size: int = 32
     epochs: int = 30
     seed: int = 1

@@ -1,7 +1,7 @@
 """Self-training from audio: fine-tune a Hugging Face speech encoder with a CTC head on pseudo-labels.
 
 The reference's last self-training step fine-tunes wav2vec 2.0 with CTC on the labels of its
-HMM (METHOD.md, "Decoding and self-training"). This module does that with any encoder of the
+HMM (docs/method.md, "Decoding and self-training"). This module does that with any encoder of the
 Wav2Vec2 family that transformers has a ``*ForCTC`` class for (Wav2Vec2, XLS-R, MMS, HuBERT,
 WavLM, data2vec-audio), from a save_pretrained folder or the local Hugging Face cache; nothing
 is downloaded::

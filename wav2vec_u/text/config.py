@@ -27,6 +27,10 @@ class FilterConfig:
     max_words: int = 0          # 0: no upper limit
     charset: str = ""           # regex character-class body of allowed characters, e.g. "a-z'"; "" = any
     dedup: bool = True          # drop repeated (normalised) sentences, keeping the first
+    # Scripts a line's letters may be in: ["auto"] = those of `lang` (text.normalize.LANGUAGE_SCRIPTS),
+    # ["any"] = no check, or names like ["LATIN", "GREEK"]. Other lines are dropped and listed in
+    # foreign_script.tsv: espeak-ng would read their letters by name ("chinese letter").
+    scripts: list[str] = field(default_factory=lambda: ["auto"])
 
 
 @dataclass
@@ -69,9 +73,9 @@ class LexiconConfig:
 @dataclass
 class LMConfig:
     build: bool = True
-    phone_order: int = 4        # METHOD.md: phone 4-gram for model selection
+    phone_order: int = 4        # docs/method.md: phone 4-gram for model selection
     phone_prune: list[int] = field(default_factory=list)           # reference: no pruning
-    word_order: int = 4         # METHOD.md: word 4-gram for decoding
+    word_order: int = 4         # docs/method.md: word 4-gram for decoding
     word_prune: list[int] = field(default_factory=lambda: [0, 0, 0, 3])  # reference kenlm.wrd.o40003
     discount_fallback: bool = True  # reference uses it; small corpora fail without it
     memory: str = "1G"          # lmplz -S (its default, 80% of RAM, is unfriendly on shared machines)

@@ -123,18 +123,47 @@ def validate(cfg: TextConfig) -> None:
             find_kenlm_binary("build_binary")
 
 
-def normalize_and_filter(lines: Iterable[str], cfg: TextConfig) -> tuple[list[str], Counter]:
-    """Normalised sentences that pass the filters, and a count of dropped lines by reason."""
+def allowed_scripts(cfg: TextConfig) -> frozenset[str] | None:
+    """The scripts lines may be written in (None: no check), from ``filter.scripts`` and the language."""
+    from wav2vec_u.text.normalize import expected_scripts  # noqa: PLC0415
+
+    names = [s.upper() for s in cfg.filter.scripts]
+    if not names or "ANY" in names:
+        return None
+    if names == ["AUTO"]:
+        allowed = expected_scripts(cfg.lang)
+        if allowed is None:
+            log.warning("prepare-text: no script table for language %r: lines are not checked for other scripts "
+                        "(set filter.scripts=[LATIN] or similar to check them)", cfg.lang)
+        return allowed
+    return frozenset(names)
+
+
+def normalize_and_filter(lines: Iterable[str], cfg: TextConfig,
+                         foreign: list[tuple[int, str, str]] | None = None) -> tuple[list[str], Counter]:
+    """Normalised sentences that pass the filters, and a count of dropped lines by reason.
+
+    ``foreign``: when given, gets (line number, line, the scripts found) of every line dropped
+    for letters of a script the language does not use.
+    """
+    from wav2vec_u.text.normalize import scripts_of  # noqa: PLC0415
+
     dropped: Counter = Counter()
+    allowed = allowed_scripts(cfg)
     digits = "keep" if cfg.normalize.digits == "drop_sentence" else cfg.normalize.digits
     bad_char = re.compile(f"[^{cfg.filter.charset}\\s]") if cfg.filter.charset else None
     seen: set[str] = set()
     out = []
-    for line in lines:
+    for lineno, line in enumerate(lines, 1):
         s = normalize_line(line, lowercase=cfg.normalize.lowercase, digits=digits)
         n_words = len(s.split())
+        other = scripts_of(s) - allowed if allowed is not None and s else set()
         if not s:
             dropped["empty"] += 1
+        elif other:
+            dropped["foreign_script"] += 1
+            if foreign is not None:
+                foreign.append((lineno, line.rstrip("\n"), ",".join(sorted(other))))
         elif cfg.normalize.digits == "drop_sentence" and any(c.isdigit() for c in s):
             dropped["digits"] += 1
         elif bad_char is not None and bad_char.search(s):
@@ -242,8 +271,16 @@ def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: Text
 
     timings: dict[str, float] = {}
     t = time.time()
-    sentences, dropped = normalize_and_filter(iter_utf8_lines(input_path), cfg)
+    foreign: list[tuple[int, str, str]] = []
+    sentences, dropped = normalize_and_filter(iter_utf8_lines(input_path), cfg, foreign)
     timings["normalize"] = round(time.time() - t, 2)
+    report_outputs = []
+    if foreign:
+        atomic_write_text(work / "foreign_script.tsv", "line\tscripts\ttext\n" + "".join(
+            f"{n}\t{scripts}\t{text.replace(chr(9), ' ')}\n" for n, text, scripts in foreign))
+        report_outputs.append("foreign_script.tsv")
+        log.warning("prepare-text: dropped %d lines in another script than %s's (listed in %s)", len(foreign),
+                    cfg.lang, outdir / "foreign_script.tsv")
     if not sentences:
         raise ValueError(f"{input_path}: no sentences left after normalisation and filtering "
                          f"(read {n_lines} lines; dropped: {dict(dropped) or 'none'})")
@@ -354,7 +391,7 @@ def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: Text
     PhoneDictionary.from_counts(final_counts, extra={SIL: n_sil}).save(work / "dict.phn.txt")
     _write_summary(work / "phones.summary.tsv", corpus_counts, decided_by, rare, final_counts, cfg)
     outputs = ["phones.txt", "phones.nosil.txt", "words.txt", "lexicon.lst", "oov.txt", "dict.phn.txt",
-               "phones.summary.tsv"]
+               "phones.summary.tsv", *report_outputs]
 
     lms = {}
     if cfg.lm.build:
