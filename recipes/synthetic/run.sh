@@ -1,38 +1,56 @@
 #!/usr/bin/env bash
 # The demo chain, one w2vu command per stage, on an espeak-ng corpus made from shipped text.
-# Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--lang en-us] [--out runs/recipe-synth]
+# Every stage reads its section of the demo's config (configs/demo/<lang>.yaml, or quick.yaml
+# with --quick), so with the same seed the last stage prints the table `w2vu demo` prints.
+# Usage: recipes/synthetic/run.sh [--stage N] [--stop-stage N] [--lang en|es] [--quick] [--seed S]
+#                                 [--config FILE] [--out DIR]
 set -euo pipefail
-stage=0; stop_stage=100; lang=en-us; out=runs/recipe-synth; sentences=""
+stage=0; stop_stage=100; lang=en; quick=""; seed=1; config=""; out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
-    --lang) lang=$2; shift 2;; --out) out=$2; shift 2;; --sentences) sentences=$2; shift 2;;
+    --lang) lang=$2; shift 2;; --quick) quick=1; shift;; --seed) seed=$2; shift 2;;
+    --config) config=$2; shift 2;; --out) out=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-[ -n "$sentences" ] || sentences=data/sentences/${lang%%-*}.txt
+cd "$(dirname "$0")/../.."
+case "$lang" in en) voice=en-us;; es) voice=es;; *) echo "unknown --lang $lang (en, es)" >&2; exit 2;; esac
+[ -n "$config" ] || config=configs/demo/$([ -n "$quick" ] && echo quick || echo "$lang").yaml
+[ -n "$out" ] || out=runs/recipe-$lang${quick:+-quick}
 W2VU=${W2VU:-w2vu}
-# sizes (environment): the defaults are the demo's; NUM_TRAIN=60 NUM_VALID=20 UPDATES=50 is a smoke test
-NUM_TRAIN=${NUM_TRAIN:-1000}; NUM_VALID=${NUM_VALID:-200}; NUM_UNPAIRED=${NUM_UNPAIRED:-10000}; UPDATES=${UPDATES:-1000}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the demo's `threads: 1`: the same arithmetic, the same numbers
 log() { echo "[$(date '+%F %T')] stage $1: $2"; }
 run() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+report_flags=(--lang "$lang" --config "$config")
 
 if run 0; then log 0 "synthesise audio, references and disjoint unpaired text"
-  $W2VU synth "$sentences" "$out/corpus" --lang "$lang" --num-train "$NUM_TRAIN" --num-valid "$NUM_VALID" --num-unpaired "$NUM_UNPAIRED"
+  $W2VU synth "data/sentences/$lang.txt" "$out/corpus" --config "$config#corpus" lang="$voice"
 fi
 if run 1; then log 1 "phonemise the unpaired text; phone dictionary, lexicon, phone and word LMs"
-  $W2VU prepare-text "$out/corpus/unpaired.txt" "$out/text" --lang "$lang"
+  $W2VU prepare-text "$out/corpus/unpaired.txt" "$out/text" --config "$config#text" lang="$voice"
 fi
-if run 2; then log 2 "MFCC frames, k-means, merged and pooled segments"
-  $W2VU prepare-audio "$out/corpus" "$out/audio" --config configs/features/prepare_mfcc.yaml
+if run 2; then log 2 "frame features of the train and valid audio"
+  $W2VU extract "$out/corpus" "$out/features" --config "$config#features"
 fi
-if run 3; then log 3 "train the GAN (best.pt chosen by the phone-LM metric, no labels)"
-  $W2VU train-gan "$out/gan" --features "$out/audio/segments" --text "$out/text" trainer.max_updates="$UPDATES"
+if run 3; then log 3 "PCA, k-means, merged and pooled segments"
+  $W2VU segments "$out/features" "$out/segments" --config "$config#segments"
 fi
-if run 4; then log 4 "Viterbi and lexicon + word-LM decoding, scored against the held-back references"
-  $W2VU decode "$out/gan/best.pt" "$out/audio/segments" "$out/decode" --text-dir "$out/text"
+if run 4; then log 4 "train the GAN (best.pt chosen by the phone-LM metric, no labels)"
+  $W2VU train-gan "$out/train" --features "$out/segments" --text "$out/text" --config "$config#train.gan" \
+    trainer.seed="$seed" trainer.resume=false trainer.progress=false
 fi
-if run 5; then log 5 "self-training: CTC on the GAN's pseudo-labels"
-  $W2VU self-train "$out/audio/frames" "$out/self_train" --checkpoint "$out/gan/best.pt" \
-    --label-features "$out/audio/segments" --text-dir "$out/text"
+if run 5; then log 5 "label-free choice of the checkpoint (paper Eqs. 5-6)"
+  $W2VU select "$out/train" --features "$out/segments" --text "$out/text" --out "$out/select/selected.json"
+fi
+if run 6; then log 6 "Viterbi and lexicon + word-LM decoding of the valid audio"
+  $W2VU decode "$out/train/best.pt" "$out/segments" "$out/decode" --text-dir "$out/text" --ref-dir "$out/corpus" \
+    --config "$config#decode" split=valid
+fi
+if run 7; then log 7 "self-training: CTC on the GAN's pseudo-labels"
+  $W2VU self-train "$out/features" "$out/self_train" --checkpoint "$out/train/best.pt" \
+    --label-features "$out/segments" --text-dir "$out/text" --ref-dir "$out/corpus" --config "$config#self_train"
+fi
+if run 8; then log 8 "baselines and the results table, scored against the held-back references"
+  $W2VU report "$out" "${report_flags[@]}"
 fi

@@ -29,12 +29,13 @@ from pathlib import Path
 from wav2vec_u.demo.config import CONFIG_DIR, LANGS, DemoConfig, load_demo_config
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser, with_out: bool = True) -> None:
     parser.add_argument("--lang", choices=sorted(LANGS), default=None,
                         help="shipped language (default: the config's, en)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes that run in under 2 minutes (CI)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="run directory (default runs/demo-<lang>, runs/demo-<lang>-quick with --quick)")
+    if with_out:
+        parser.add_argument("--out", type=Path, default=None,
+                            help="run directory (default runs/demo-<lang>, runs/demo-<lang>-quick with --quick)")
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML config (default configs/demo/<lang>.yaml, configs/demo/quick.yaml with --quick)")
     parser.add_argument("--force", action="store_true", help="recompute every stage even when cached")

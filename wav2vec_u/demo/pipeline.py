@@ -116,6 +116,16 @@ class Runner:
         self.stages[name] = st
         return st
 
+    def adopt(self, name: str, outputs: list[str]) -> Stage:
+        """A stage that a ``w2vu`` command wrote: trusted as it is, fingerprinted by its outputs."""
+        outdir = self.run_dir / name
+        missing = [o for o in outputs if not (outdir / o).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{outdir} has no {missing[0]}: run the stage that writes it first")
+        st = Stage(name, outdir, fingerprint({"adopted": name}, [outdir / o for o in outputs]), cached=True)
+        self.stages[name] = st
+        return st
+
 
 # ---------------------------------------------------------------------------------------------
 # Stages (plain functions over folders; each gets its own config section)
@@ -174,13 +184,10 @@ def stage_train_gan(gan_cfg: GanConfig, seed: int, segments: Path, text: Path, o
 
 def stage_select(runs: list[Path], segments: Path, text: Path, outdir: Path) -> None:
     """Pick one run without labels, as ``w2vu select`` does: paper Eqs. 5-6 over the best checkpoints."""
-    from wav2vec_u.train.selection import select_checkpoints  # noqa: PLC0415
+    from wav2vec_u.train.selection import select_checkpoints, selection_record  # noqa: PLC0415
 
-    report = select_checkpoints([r / "best.pt" for r in runs], segments, text, "valid")
-    chosen = next(s for s in report["runs"] if s["checkpoint"] == report["chosen"])
-    metrics = {k: v for k, v in chosen.items() if k not in ("checkpoint", "per_not_used_for_selection")}
-    write_json(outdir / "selected.json", {"checkpoint": chosen["checkpoint"], "run": str(Path(chosen["checkpoint"]).parent),
-                                          "runs": report["runs"], "rule": report["rule"], **metrics})
+    write_json(outdir / "selected.json",
+               selection_record(select_checkpoints([r / "best.pt" for r in runs], segments, text, "valid")))
 
 
 def stage_decode(section: DecodeConfig, selected: Path, segments: Path, text: Path, corpus: Path,
@@ -306,13 +313,23 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     train_names = [d.name for d in run_dirs]
     selected = r.run("select", {}, [*train_names, "text"], ["selected.json"],
                      lambda d: stage_select(run_dirs, segments, text, d)).dir
-    decoded = r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
+    r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
                     lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d)).dir
-    st_dir = None
     if cfg.run_self_train:
-        st_dir = r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
-                       ["ctc.pt", "valid.st.phn"],
-                       lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d)).dir
+        r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
+              ["ctc.pt", "valid.st.phn"],
+              lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d))
+    return report(cfg, r, train_names, sentences)
+
+
+def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) -> dict[str, Any]:
+    """Baselines, the PER/WER tables, plots and results.json for a run folder in the demo's layout."""
+    run_dir, clock, force = r.run_dir, r.clock, r.force
+    corpus, text, features, segments = (run_dir / n for n in ("corpus", "text", "features", "segments"))
+    selected, decoded = run_dir / "select", run_dir / "decode"
+    run_dirs = [run_dir / n for n in train_names]
+    gan = cfg.train.gan
+    st_dir = run_dir / "self_train" if cfg.run_self_train else None
     chance = r.run("chance", to_dict(cfg.baselines), ["corpus", "segments", "text"],
                    ["most_frequent.hyp", "kmeans_rank.hyp"],
                    lambda d: stage_chance(cfg.baselines, corpus, segments, text, d)).dir
@@ -334,7 +351,7 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     with clock.stage("score"):
         stats = score_rows(results, corpus, decoded, st_dir, chance, upper, dec_dir)
     sel = read_json(selected / "selected.json")
-    results["selection"] = {k: v for k, v in sel.items() if k != "runs"}
+    results["selection"] = {k: v for k, v in sel.items() if k not in ("runs", "anchor", "kept", "chosen", "tolerance")}
 
     plot_dir = run_dir / "plots"
     rates = {r_["system"]: r_["rate"] for r_ in results["per"]}
@@ -361,8 +378,27 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     return results
 
 
-# ---------------------------------------------------------------------------------------------
-# CLI
-# ---------------------------------------------------------------------------------------------
+def report_run_dir(cfg: DemoConfig, run_dir: str | Path, force: bool = False) -> dict[str, Any]:
+    """The demo's table for a run folder whose stages the ``w2vu`` commands wrote (recipes/synthetic).
+
+    The commands' outputs stand in for the demo's stages, fingerprinted by their content; the
+    baselines, scores and plots are the demo's own (:func:`report`).
+    """
+    run_dir = Path(run_dir)
+    train_names = [f"train-{s}" if len(cfg.train.seeds) > 1 else "train" for s in cfg.train.seeds]
+    adopted = {"corpus": ["train.phn", "valid.phn", "train.tsv", "valid.tsv"], "text": ["phones.txt", "dict.phn.txt"],
+               "features": ["train.lengths", "valid.lengths"], "segments": ["train.lengths", "valid.lengths"],
+               "decode": ["valid.viterbi.phn"], **{n: ["best.pt"] for n in train_names}}
+    if cfg.run_self_train:
+        adopted["self_train"] = ["valid.st.phn"]
+    clock = StageClock()
+    r = Runner(run_dir, clock, force)
+    for name, files in adopted.items():
+        r.adopt(name, files)
+    if not (run_dir / "select" / "selected.json").is_file():
+        raise FileNotFoundError(f"missing {run_dir / 'select' / 'selected.json'} (the recipe's `w2vu select --out` "
+                                "stage writes it)")
+    save_config(cfg, run_dir / "config.yaml")
+    return report(cfg, r, train_names, sentences_path(cfg))
 
 

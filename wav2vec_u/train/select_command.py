@@ -29,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wav2vec_u.train.selection import select_checkpoints  # noqa: PLC0415
+    from wav2vec_u.train.selection import select_checkpoints, selection_record  # noqa: PLC0415
 
     ckpts = [r / args.checkpoint if r.is_dir() else r for r in args.runs]
-    report = select_checkpoints(ckpts, args.features, args.text, args.split, args.tolerance)
+    report = selection_record(select_checkpoints(ckpts, args.features, args.text, args.split, args.tolerance))
     if args.out:
         write_json(args.out, report)
     for s in report["runs"]:

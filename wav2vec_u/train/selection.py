@@ -149,6 +149,14 @@ def select_checkpoints(checkpoints: Sequence[str | Path], features: str | Path |
                     "choose argmax LM log-prob", "tolerance": tolerance}
 
 
+def selection_record(report: dict[str, Any]) -> dict[str, Any]:
+    """What ``w2vu select --out`` writes and the demo reads: the report, plus the chosen checkpoint,
+    its run folder and its label-free metrics at the top level."""
+    chosen = next(s for s in report["runs"] if s["checkpoint"] == report["chosen"])
+    metrics = {k: v for k, v in chosen.items() if k not in ("checkpoint", "per_not_used_for_selection")}
+    return {"checkpoint": report["chosen"], "run": str(Path(report["chosen"]).parent), **report, **metrics}
+
+
 def decode_ids(gan_generator, feats, batch_size: int = 256) -> list[list[int]]:
     """(``gan_generator``: a :class:`Generator`; ``feats``: a :class:`FeatureSet`.) Viterbi decoding of every utterance: eval-mode generator, join (mean), argmax per run."""
     import torch  # noqa: PLC0415 - the metric itself needs no torch
