@@ -117,3 +117,47 @@ def test_cli_exit_code_2_and_message_on_stderr(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # refused before anything was written
     rc = main(["segments", str(tmp_path), str(tmp_path / "seg"), "kmeans.k=0"])
     assert rc == 2 and "kmeans.k = 0: must be >= 1" in capsys.readouterr().err
+# ---------------------------------------------------------------------------------------------
+# Renamed keys (features.features -> extract.features in the demo, self_train.self_train -> ctc)
+# ---------------------------------------------------------------------------------------------
+
+def test_old_spellings_still_load_with_a_warning(tmp_path, caplog):
+    from wav2vec_u.demo.config import DemoConfig
+    from wav2vec_u.self_train.run import SelfTrainRunConfig
+
+    old = tmp_path / "old.yaml"
+    old.write_text("features:\n  features:\n    extractor: logmel\n    spectral: {hop_ms: 20}\n"
+                   "self_train:\n  self_train:\n    epochs: 3\n    model: {hidden: 64}\n")
+    new = tmp_path / "new.yaml"
+    new.write_text("extract:\n  features:\n    extractor: logmel\n    spectral: {hop_ms: 20}\n"
+                   "self_train:\n  ctc:\n    epochs: 3\n    model: {hidden: 64}\n")
+    with caplog.at_level(logging.WARNING, logger="wav2vec_u.config"), pytest.warns(DeprecationWarning):
+        a = load_config(DemoConfig, old)
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "'features' is deprecated, use 'extract'" in messages
+    assert "'self_train.self_train' is deprecated, use 'self_train.ctc'" in messages
+    b = load_config(DemoConfig, new)
+    assert a == b and a.extract.features.extractor == "logmel" and a.self_train.ctc.model.hidden == 64
+
+    # overrides: old and new spellings, on top of either file
+    with pytest.warns(DeprecationWarning):
+        c = load_config(DemoConfig, new, ["self_train.self_train.epochs=5", "features.features.layer=3"])
+    assert c.self_train.ctc.epochs == 5 and c.extract.features.layer == 3
+    assert c.extract.features.extractor == "logmel"  # the override merged into the file's section
+    with pytest.warns(DeprecationWarning):
+        d = load_config(SelfTrainRunConfig, None, ["self_train.epochs=7"])
+    assert d == load_config(SelfTrainRunConfig, None, ["ctc.epochs=7"])
+
+    both = tmp_path / "both.yaml"
+    both.write_text("self_train:\n  self_train: {epochs: 3}\n  ctc: {epochs: 4}\n")
+    with pytest.raises(ConfigError, match="keep only 'self_train.ctc'"):
+        load_config(DemoConfig, both)
+
+
+def test_shipped_configs_use_the_new_spellings():
+    from wav2vec_u.io import resource_path
+
+    for path in resource_path("configs").rglob("*.yaml"):
+        text = path.read_text()
+        assert "features:\n  features:" not in text and "self_train:\n  self_train:" not in text, path
+        assert not text.startswith("self_train:") and "\nself_train:\n  iterations" not in text, path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.audio.segments import SegmentsConfig
-from wav2vec_u.config import ConfigError, at_least, load_config, positive
+from wav2vec_u.config import ConfigError, at_least, load_config, positive, renamed
 from wav2vec_u.decode.decode import DecodeConfig
 from wav2vec_u.io import resource_path
 from wav2vec_u.research.decipher import DecipherConfig
@@ -61,6 +61,7 @@ class TrainSection:
     gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
 
 
+@renamed(features="extract")  # was features.features.*; now the same spelling as prepare-audio's
 @dataclass
 class DemoConfig:
     lang: str = "en"
@@ -69,7 +70,7 @@ class DemoConfig:
     threads: int = at_least(1, default=1)  # torch threads; 1 is fastest for these small models on a busy 2-core CPU
     corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
     text: TextConfig = field(default_factory=TextConfig)            # text.lang is set from lang
-    features: ExtractConfig = field(default_factory=ExtractConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)  # the "features" stage
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     train: TrainSection = field(default_factory=TrainSection)
     decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid
