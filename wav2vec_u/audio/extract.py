@@ -40,7 +40,7 @@ from wav2vec_u.audio.features import Extractor, FeatureConfig, build_extractor
 from wav2vec_u.audio.features_io import copy_manifest_and_labels, read_lengths, write_lengths
 from wav2vec_u.audio.io import SAMPLE_RATE, load_16k
 from wav2vec_u.audio.manifest import read_manifest
-from wav2vec_u.config import to_dict
+from wav2vec_u.config import at_least, positive, to_dict
 from wav2vec_u.io import atomic_path, read_json, sha256_file, sha256_json, write_json
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,11 @@ MIN_SAMPLES = 400  # 25 ms: one MFCC window, and wav2vec 2.0's conv receptive fi
 @dataclass
 class ExtractConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    batch_seconds: float = 160.0      # padded audio per batch (SSL models); ~1 GB activations for Large
-    max_batch: int = 32               # utterances per batch at most
-    chunk_utterances: int = 256       # utterances per resumable part file
+    batch_seconds: float = positive(default=160.0)  # padded audio per batch (SSL models); ~1 GB activations for Large
+    max_batch: int = at_least(1, default=32)  # utterances per batch at most
+    chunk_utterances: int = at_least(1, default=256)  # utterances per resumable part file
     save_dtype: Literal["float32", "float16"] = "float32"
-    num_workers: int = 2              # threads that read and resample audio
+    num_workers: int = at_least(1, default=2)  # threads that read and resample audio
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

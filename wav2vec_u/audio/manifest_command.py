@@ -27,16 +27,17 @@ from typing import Any, Literal
 
 import numpy as np
 
+from wav2vec_u.config import in_range, non_negative
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ManifestConfig:
     extensions: list[str] = field(default_factory=lambda: ["wav", "flac", "ogg", "mp3"])
-    min_seconds: float = 0.5          # shorter files give too few frames to be worth keeping
-    silence_peak: float = 0.001       # peak |x| below this (-60 dBFS) counts as silent
+    min_seconds: float = non_negative(default=0.5)  # shorter files give too few frames to be worth keeping
+    silence_peak: float = non_negative(default=0.001)  # peak |x| below this (-60 dBFS) counts as silent
     copy_audio: Literal["always", "as_needed"] = "as_needed"
-    valid_percent: float = 0.0        # fraction (0-1) of files drawn into valid.tsv
+    valid_percent: float = in_range(0.0, 1.0, default=0.0)  # fraction (0-1) of files drawn into valid.tsv
     seed: int = 1
 
 

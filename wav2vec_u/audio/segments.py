@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 
+from wav2vec_u.config import at_least, in_range, non_negative
 from wav2vec_u.tokens import offsets_of
 
 log = logging.getLogger(__name__)
@@ -33,17 +34,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PcaConfig:
-    dim: int = 512                    # paper Sec. 4 / prepare_audio.sh: PCA to 512; 0 disables PCA
-    sample_frames: int = 1_000_000    # fit on at most this many frames (uniform sample of fit_split)
+    dim: int = non_negative(default=512)  # paper Sec. 4 / prepare_audio.sh: PCA to 512; 0 disables PCA
+    sample_frames: int = at_least(1, default=1_000_000)  # fit on at most this many frames (uniform sample of fit_split)
     eigen_power: float = 0.0          # fairseq pca.py --eigen-power; -0.5 whitens
 
 
 @dataclass
 class KmeansConfig:
-    k: int = 128                      # paper Sec. 4 / prepare_audio.sh "CLUS128"
-    niter: int = 50                   # wav2vec_cluster_faiss.py: niter=50
-    nredo: int = 3                    # wav2vec_cluster_faiss.py: nredo=3 (restarts, best kept)
-    sample_frames: int | None = None  # None: every frame of fit_split, as the reference does
+    k: int = at_least(1, default=128)  # paper Sec. 4 / prepare_audio.sh "CLUS128"
+    niter: int = at_least(1, default=50)  # wav2vec_cluster_faiss.py: niter=50
+    nredo: int = at_least(1, default=3)  # wav2vec_cluster_faiss.py: nredo=3 (restarts, best kept)
+    sample_frames: int | None = at_least(1, default=None)  # None: every frame of fit_split, as the reference does
     input: Literal["raw", "pca"] = "raw"  # what k-means sees; reference: the raw (1024-dim) features
     spherical: bool = False
 
@@ -52,7 +53,7 @@ class KmeansConfig:
 class PoolConfig:
     merge: bool = True                # mean of frames within each run of equal cluster ids
     mean_pool: bool = True            # second pooling, as in the reference README (_mean_pooled)
-    rate: float = 0.5                 # mean_pool.py --subsample-rate default
+    rate: float = in_range(0.0, 1.0, lo_open=True, default=0.5)  # mean_pool.py --subsample-rate default
 
 
 @dataclass
@@ -64,7 +65,7 @@ class SegmentsConfig:
     fit_split: str = "train"          # PCA and k-means are fitted on this split, applied to all
     splits: list[str] = field(default_factory=list)  # empty: every split found in the input dir
     save_dtype: Literal["float32", "float16"] = "float32"
-    chunk_frames: int = 2_000_000     # frames per processing chunk (bounds memory on big corpora)
+    chunk_frames: int = at_least(1, default=2_000_000)  # frames per processing chunk (bounds memory on big corpora)
 
 
 # ----------------------------------------------------------------------------- array functions

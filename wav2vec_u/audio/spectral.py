@@ -17,27 +17,28 @@ from typing import Literal
 import numpy as np
 
 from wav2vec_u.audio.io import SAMPLE_RATE
+from wav2vec_u.config import at_least, in_range, non_negative, positive
 
 
 @dataclass
 class SpectralConfig:
     """MFCC / log-mel settings. Defaults give the 195-dim MFCC used in docs/method.md's CPU runs."""
 
-    win_ms: float = 25.0          # analysis window (standard ASR front end: 25 ms)
-    hop_ms: float = 10.0          # frame shift: 10 ms = 100 Hz; 20 ms gives wav2vec 2.0's 50 Hz
-    n_fft: int | None = None      # None: next power of two >= window length (512 at 16 kHz)
+    win_ms: float = positive(default=25.0)  # analysis window (standard ASR front end: 25 ms)
+    hop_ms: float = positive(default=10.0)  # frame shift: 10 ms = 100 Hz; 20 ms gives wav2vec 2.0's 50 Hz
+    n_fft: int | None = at_least(1, default=None)  # None: next power of two >= window length (512 at 16 kHz)
     window: Literal["hamming", "hann", "povey"] = "hamming"
-    preemphasis: float = 0.97     # Kaldi/HTK default; 0 disables
-    n_mels: int = 40              # mel filters (40 is a common MFCC choice; log-mel often uses 80)
-    fmin: float = 20.0
-    fmax: float | None = None     # None: Nyquist
-    n_mfcc: int = 13              # cepstra kept (c0..c12, HTK/Kaldi convention, c0 included)
-    lifter: float = 0.0           # cepstral liftering (Kaldi uses 22); 0 disables
-    deltas: int = 2               # 0: none, 1: +delta, 2: +delta+delta-delta
-    delta_window: int = 2         # regression half-width N of the delta formula (HTK default 2)
-    context: int = 2              # stack +-context neighbouring frames (edges repeated)
+    preemphasis: float = in_range(0.0, 1.0, default=0.97)  # Kaldi/HTK default; 0 disables
+    n_mels: int = at_least(1, default=40)  # mel filters (40 is a common MFCC choice; log-mel often uses 80)
+    fmin: float = non_negative(default=20.0)
+    fmax: float | None = positive(default=None)  # None: Nyquist
+    n_mfcc: int = at_least(1, default=13)  # cepstra kept (c0..c12, HTK/Kaldi convention, c0 included)
+    lifter: float = non_negative(default=0.0)  # cepstral liftering (Kaldi uses 22); 0 disables
+    deltas: int = in_range(0, 2, default=2)  # 0: none, 1: +delta, 2: +delta+delta-delta
+    delta_window: int = at_least(1, default=2)  # regression half-width N of the delta formula (HTK default 2)
+    context: int = non_negative(default=2)  # stack +-context neighbouring frames (edges repeated)
     cmvn: bool = True             # per-utterance mean and variance normalisation (before stacking)
-    log_floor: float = 1e-10      # floor before log, avoids -inf on digital silence
+    log_floor: float = positive(default=1e-10)  # floor before log, avoids -inf on digital silence
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:

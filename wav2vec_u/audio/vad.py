@@ -20,22 +20,23 @@ from typing import Literal
 
 import numpy as np
 
+from wav2vec_u.config import non_negative, positive
 
 @dataclass
 class VadConfig:
     method: Literal["rvad", "energy"] = "rvad"
     # rVAD parameters, the defaults of rVADfast / the rVAD paper (Tan et al. 2020)
-    vad_threshold: float = 0.4           # rVAD decision threshold on the SNR-weighted energy
-    frame_shift_s: float = 0.01          # 10 ms frames (rVAD default)
-    frame_length_s: float = 0.025        # 25 ms windows (rVAD default)
+    vad_threshold: float = non_negative(default=0.4)  # rVAD decision threshold on the SNR-weighted energy
+    frame_shift_s: float = positive(default=0.01)  # 10 ms frames (rVAD default)
+    frame_length_s: float = positive(default=0.025)  # 25 ms windows (rVAD default)
     # energy detector (method=energy) and edge trimming
-    energy_threshold_db: float = 40.0    # frames this far below the loudest frame are silence
+    energy_threshold_db: float = non_negative(default=40.0)  # frames this far below the loudest frame are silence
     energy_floor_db: float = -70.0       # and frames below this level (dBFS RMS) always are
     # post-processing (both methods)
-    margin_s: float = 0.05               # speech kept on each side of a detected segment
-    min_speech_s: float = 0.05           # shorter detections are dropped (clicks)
-    max_pause_s: float = 0.3             # inner pauses up to this are kept whole
-    keep_pause_s: float = 0.1            # longer inner pauses are cut to this (0 = remove them)
+    margin_s: float = non_negative(default=0.05)  # speech kept on each side of a detected segment
+    min_speech_s: float = non_negative(default=0.05)  # shorter detections are dropped (clicks)
+    max_pause_s: float = non_negative(default=0.3)  # inner pauses up to this are kept whole
+    keep_pause_s: float = non_negative(default=0.1)  # longer inner pauses are cut to this (0 = remove them)
     trim_only: bool = False              # only cut leading/trailing non-speech, keep every inner pause
 
 

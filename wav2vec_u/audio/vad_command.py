@@ -29,6 +29,7 @@ from typing import Any
 
 from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.audio.vad import VadConfig
+from wav2vec_u.config import at_least, non_negative
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ LABEL_SUFFIXES = (".phn", ".wrd", ".ltr")
 @dataclass
 class VadCommandConfig:
     vad: VadConfig = field(default_factory=VadConfig)
-    min_seconds: float = 0.2        # outputs shorter than this (after VAD) are skipped
-    workers: int = 2
+    min_seconds: float = non_negative(default=0.2)  # outputs shorter than this (after VAD) are skipped
+    workers: int = at_least(1, default=2)
 
 
 def _process(job: tuple[str, str, str, dict]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from wav2vec_u.config import save_config
+from wav2vec_u.config import non_negative, positive, save_config
 from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_word_lm, tune
 from wav2vec_u.text.lexicon import read_pronunciations
 from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
@@ -37,16 +37,17 @@ class TuneConfig:
     criterion: Literal["unsupervised", "wer", "none"] = "unsupervised"  # none: use decoder.* as given
     lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
     word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0, 2.0, 3.0])
-    max_utts: int = 100         # tune on the first N utterances (0 = all)
+    max_utts: int = non_negative(default=100)  # tune on the first N utterances (0 = all)
     split: str = ""             # tune on this split (e.g. a labelled dev set); "" = the decoded split
-    min_viterbi_per: float = 0.0  # floor of the Viterbi-PER factor (reference default 0)
+    min_viterbi_per: float = non_negative(default=0.0)  # floor of the Viterbi-PER factor (reference default 0)
 
 
 @dataclass
 class DecodeConfig:
     split: str = "valid"
     words: bool = True            # also decode words when the text folder has a lexicon and word LM
-    frame_rate: float | None = None  # frames per second for timestamps; None: from the features' meta.json
+    # frames per second for timestamps; None: from the features' meta.json
+    frame_rate: float | None = positive(default=None)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     device: str = "cpu"

@@ -46,6 +46,7 @@ from typing import Sequence
 
 import numpy as np
 
+from wav2vec_u.config import at_least, non_negative
 from wav2vec_u.metrics import error_rate
 from wav2vec_u.tokens import SIL, SPECIAL_TOKENS
 from wav2vec_u.decode.viterbi import Segment, log_softmax
@@ -58,10 +59,11 @@ LN10 = math.log(10.0)
 
 @dataclass
 class DecoderConfig:
-    beam: int = 50                 # partial paths kept per position
-    token_beam: int = 8            # new phones tried per position: the k most likely there...
-    token_threshold: float = 10.0  # ...and only those within this many nats of the position's best
-    beam_threshold: float = 25.0   # drop paths this far (nats) below the best one
+    beam: int = at_least(1, default=50)  # partial paths kept per position
+    token_beam: int = at_least(1, default=8)  # new phones tried per position: the k most likely there...
+    # ...and only those within this many nats of the position's best
+    token_threshold: float = non_negative(default=10.0)
+    beam_threshold: float = non_negative(default=25.0)  # drop paths this far (nats) below the best one
     lm_weight: float = 2.0         # multiplies ln P_LM(words); tuned by `tune`
     word_score: float = -1.0       # added per word (negative = insertion penalty); tuned by `tune`
     sil_score: float = 0.0         # added per <SIL> run

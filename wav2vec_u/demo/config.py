@@ -10,7 +10,7 @@ from pathlib import Path
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.audio.segments import SegmentsConfig
-from wav2vec_u.config import ConfigError, load_config
+from wav2vec_u.config import ConfigError, at_least, load_config, positive, renamed
 from wav2vec_u.decode.decode import DecodeConfig
 from wav2vec_u.io import resource_path
 from wav2vec_u.research.decipher import DecipherConfig
@@ -30,10 +30,10 @@ LANGS = {"en": "en-us", "es": "es"}
 @dataclass
 class BaselineSection:
     kmeans_seed: int = 1
-    supervised_epochs: int = 30
-    supervised_lr: float = 2e-3
-    supervised_batch_size: int = 32
-    supervised_max_seconds: float = 180.0
+    supervised_epochs: int = at_least(1, default=30)
+    supervised_lr: float = positive(default=2e-3)
+    supervised_batch_size: int = at_least(1, default=32)
+    supervised_max_seconds: float = positive(default=180.0)
 
 
 @dataclass
@@ -41,9 +41,9 @@ class DecipherSection:
     """The research alternative to the GAN (wav2vec_u.research.decipher): an EM decipherment HMM."""
 
     enabled: bool = False          # off by default: it does not beat chance yet (docs/demo-findings.md)
-    units: int = 40                # k-means units on smoothed frames (findings: K=40, c=4, avg 5)
-    smooth: int = 5                # frames box-averaged before clustering
-    max_train_utts: int = 400      # EM on this many training utterances (cost: ~9 s per pass per 400)
+    units: int = at_least(1, default=40)  # k-means units on smoothed frames (findings: K=40, c=4, avg 5)
+    smooth: int = at_least(1, default=5)  # frames box-averaged before clustering
+    max_train_utts: int = at_least(1, default=400)  # EM on this many training utterances (cost: ~9 s per pass per 400)
     hmm: DecipherConfig = field(default_factory=DecipherConfig)
 
 
@@ -61,15 +61,16 @@ class TrainSection:
     gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
 
 
+@renamed(features="extract")  # was features.features.*; now the same spelling as prepare-audio's
 @dataclass
 class DemoConfig:
     lang: str = "en"
     sentences: str = ""            # "" = the shipped data/sentences/<lang>.txt
     run_self_train: bool = True    # the self-training stage (CTC on the GAN's labels) and its rows
-    threads: int = 1               # torch threads; 1 is fastest for these small models on a busy 2-core CPU
+    threads: int = at_least(1, default=1)  # torch threads; 1 is fastest for these small models on a busy 2-core CPU
     corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
     text: TextConfig = field(default_factory=TextConfig)            # text.lang is set from lang
-    features: ExtractConfig = field(default_factory=ExtractConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)  # the "features" stage
     segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     train: TrainSection = field(default_factory=TrainSection)
     decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid

@@ -298,8 +298,8 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                    lambda d: stage_corpus(cfg.corpus, sentences, d), inputs=[sentences]).dir
     text = r.run("text", to_dict(cfg.text), ["corpus"], ["phones.txt", "dict.phn.txt"],
                  lambda d: stage_text(cfg.text, corpus / "unpaired.txt", d)).dir
-    features = r.run("features", to_dict(cfg.features), ["corpus"], ["train.npy", "valid.npy"],
-                     lambda d: stage_features(cfg.features, corpus, d)).dir
+    features = r.run("features", to_dict(cfg.extract), ["corpus"], ["train.npy", "valid.npy"],
+                     lambda d: stage_features(cfg.extract, corpus, d)).dir
     segments = r.run("segments", to_dict(cfg.segments), ["features"], ["train.npy", "valid.npy"],
                      lambda d: stage_segments(cfg.segments, features, d)).dir
 

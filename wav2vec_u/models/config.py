@@ -12,39 +12,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from wav2vec_u.config import at_least, in_range, non_negative, positive
+
 
 @dataclass
 class GeneratorConfig:
-    kernel: int = 4  # fairseq w2vu: generator_kernel 4
-    stride: int = 1  # w2vu: 1 (2.0 uses 3)
-    dropout: float = 0.1  # w2vu: generator_dropout 0.1 on the input
+    kernel: int = at_least(1, default=4)  # fairseq w2vu: generator_kernel 4
+    stride: int = at_least(1, default=1)  # w2vu: 1 (2.0 uses 3)
+    dropout: float = in_range(0.0, 1.0, default=0.1, hi_open=True)  # w2vu: generator_dropout 0.1 on the input
     bias: bool = False  # w2vu: generator_bias false
     batch_norm: bool = False  # 2.0: input BatchNorm (unused in 1.0)
     batch_norm_weight: float = 30.0  # 2.0: BatchNorm weight initialised to 30
     residual: bool = False  # 2.0: residual linear dim -> dim before the conv
-    init_std: float = 0.0  # 0 = PyTorch's default conv init; >0 = normal(0, init_std)
+    init_std: float = non_negative(default=0.0)  # 0 = PyTorch's default conv init; >0 = normal(0, init_std)
     # What D sees of the generated phones: "softmax" (reference), "straight_through" (one-hot
     # of the argmax forward, softmax gradient backward) or "gumbel" (straight-through Gumbel).
     output: Literal["softmax", "straight_through", "gumbel"] = "softmax"
-    temperature: float = 1.0  # softmax temperature of what D sees (reference: 1, no Gumbel)
+    temperature: float = positive(default=1.0)  # softmax temperature of what D sees (reference: 1, no Gumbel)
 
 
 @dataclass
 class DiscriminatorConfig:
-    dim: int = 384  # w2vu: discriminator_dim 384
-    kernel: int = 6  # w2vu: discriminator_kernel 6
-    depth: int = 2  # w2vu: discriminator_depth 2 (one inner conv + GELU)
-    dropout: float = 0.0  # w2vu: discriminator_dropout 0
+    dim: int = at_least(1, default=384)  # w2vu: discriminator_dim 384
+    kernel: int = at_least(1, default=6)  # w2vu: discriminator_kernel 6
+    depth: int = at_least(1, default=2)  # w2vu: discriminator_depth 2 (one inner conv + GELU)
+    dropout: float = in_range(0.0, 1.0, default=0.0, hi_open=True)  # w2vu: discriminator_dropout 0
     causal: bool = True  # w2vu: discriminator_causal true
     spectral_norm: bool = False  # not in the reference; an option for GAN stability
 
 
 @dataclass
 class LossConfig:
-    gradient_penalty: float = 1.5  # w2vu: gradient_penalty 1.5 (D step only)
+    gradient_penalty: float = non_negative(default=1.5)  # w2vu: gradient_penalty 1.5 (D step only)
     gp_norm: Literal["time", "sample"] = "time"  # reference: norm over the time axis; "sample" = textbook WGAN-GP
-    smoothness: float = 0.5  # w2vu: smoothness_weight 0.5 (G step only)
-    code_penalty: float = 4.0  # w2vu: code_penalty 4.0 (G step only)
+    smoothness: float = non_negative(default=0.5)  # w2vu: smoothness_weight 0.5 (G step only)
+    code_penalty: float = non_negative(default=4.0)  # w2vu: code_penalty 4.0 (G step only)
     code_penalty_final: float = -1.0  # <0: constant; else linear anneal to this value over code_penalty_anneal updates
-    code_penalty_anneal: int = 0
-    real_label_smoothing: float = 0.0  # mix one-hot text with uniform by this much (0 = reference)
+    code_penalty_anneal: int = non_negative(default=0)  # updates; 0 = no anneal
+    # mix one-hot text with uniform by this much (0 = reference)
+    real_label_smoothing: float = in_range(0.0, 1.0, default=0.0)

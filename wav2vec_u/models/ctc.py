@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wav2vec_u.config import from_dict, to_dict
+from wav2vec_u.config import at_least, from_dict, in_range, non_negative, to_dict
 from wav2vec_u.io import atomic_path, load_tagged_state
 from wav2vec_u.decode.viterbi import viterbi_decode
 from wav2vec_u.tokens import SIL
@@ -35,12 +35,13 @@ FORMAT = "wav2vec-u-ctc/1"
 @dataclass
 class CtcModelConfig:
     kind: Literal["conv", "bilstm"] = "conv"
-    hidden: int = 128        # channels of every layer
-    layers: int = 2          # conv blocks (or BiLSTM layers) after the input projection
-    kernel: int = 5          # conv kernel (odd; "same" padding)
-    subsample: int = 1       # stride of the input projection (2 halves a 100 Hz frame rate)
-    dropout: float = 0.3        # high: against memorising the noisy labels (docs/decode.md: 30.1 -> 22.1% PER)
-    input_dropout: float = 0.2
+    hidden: int = at_least(1, default=128)  # channels of every layer
+    layers: int = non_negative(default=2)  # conv blocks (or BiLSTM layers) after the input projection
+    kernel: int = at_least(1, default=5)  # conv kernel (odd; "same" padding)
+    subsample: int = at_least(1, default=1)  # stride of the input projection (2 halves a 100 Hz frame rate)
+    # high: against memorising the noisy labels (docs/decode.md: 30.1 -> 22.1% PER)
+    dropout: float = in_range(0.0, 1.0, hi_open=True, default=0.3)
+    input_dropout: float = in_range(0.0, 1.0, hi_open=True, default=0.2)
 
 
 class CtcModel(nn.Module):

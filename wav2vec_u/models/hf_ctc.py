@@ -24,7 +24,7 @@ from torch import nn
 
 from wav2vec_u.audio.hf import weights_sha256
 from wav2vec_u.audio.io import SAMPLE_RATE
-from wav2vec_u.config import from_dict, to_dict
+from wav2vec_u.config import at_least, from_dict, in_range, non_negative, positive, to_dict
 from wav2vec_u.io import atomic_path, load_tagged_state
 from wav2vec_u.models.ctc import BLANK, greedy_ctc
 
@@ -43,28 +43,31 @@ class HfCtcConfig:
     # (``w2vu self-train`` then trains the small CTC head over frozen features instead)
     model: str = ""
     freeze_feature_encoder: bool = True  # the conv stack (fairseq base_100h.yaml: feature_grad_mult 0.0)
-    freeze_layers: int = 0               # also freeze transformer blocks 0..N-1 and what feeds them
-    head_only_updates: int = 0           # train only the output layer first (fairseq freeze_finetune_updates)
-    iterations: int = 1                  # >1: re-label the training audio with the last model and train again
-    epochs: int = 20
-    min_updates: int = 0                 # more epochs until this many updates (small corpora)
-    max_updates: int = 0                 # >0: stop after this many updates, whatever ``epochs`` says
-    batch_seconds: float = 200.0         # padded audio per batch (fairseq base_100h: max_tokens 3.2M samples)
-    lr: float = 3e-5                     # Adam (0.9, 0.98), tri-stage schedule (fairseq base_100h.yaml)
-    phases: tuple[float, float, float] = (0.1, 0.4, 0.5)  # warm-up, hold, decay (fairseq phase_ratio)
-    final_lr_scale: float = 0.05         # lr at the end of the decay, relative to ``lr`` (fairseq)
-    weight_decay: float = 0.0
-    grad_clip: float = 0.0               # 0 = off (fairseq's default clip_norm)
+    freeze_layers: int = non_negative(default=0)  # also freeze transformer blocks 0..N-1 and what feeds them
+    # train only the output layer first (fairseq freeze_finetune_updates)
+    head_only_updates: int = non_negative(default=0)
+    iterations: int = at_least(1, default=1)  # >1: re-label the training audio with the last model and train again
+    epochs: int = at_least(1, default=20)
+    min_updates: int = non_negative(default=0)  # more epochs until this many updates (small corpora)
+    max_updates: int = non_negative(default=0)  # >0: stop after this many updates, whatever ``epochs`` says
+    # padded audio per batch (fairseq base_100h: max_tokens 3.2M samples)
+    batch_seconds: float = positive(default=200.0)
+    lr: float = positive(default=3e-5)   # Adam (0.9, 0.98), tri-stage schedule (fairseq base_100h.yaml)
+    # warm-up, hold, decay (fairseq phase_ratio)
+    phases: tuple[float, float, float] = in_range(0.0, 1.0, default=(0.1, 0.4, 0.5))
+    final_lr_scale: float = non_negative(default=0.05)  # lr at the end of the decay, relative to ``lr`` (fairseq)
+    weight_decay: float = non_negative(default=0.0)
+    grad_clip: float = non_negative(default=0.0)  # 0 = off (fairseq's default clip_norm)
     # SpecAugment and LayerDrop of the encoder; null keeps the pretrained config's values
     # (fairseq base_100h.yaml fine-tunes with mask_prob 0.65, mask_channel_prob 0.5, layerdrop 0.1)
-    mask_time_prob: float | None = None
-    mask_feature_prob: float | None = None
-    layerdrop: float | None = None
+    mask_time_prob: float | None = in_range(0.0, 1.0, default=None)
+    mask_feature_prob: float | None = in_range(0.0, 1.0, default=None)
+    layerdrop: float | None = in_range(0.0, 1.0, default=None)
     normalize: bool | None = None        # per-utterance zero mean, unit variance; null: preprocessor_config.json
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"  # fp16/bf16: autocast, CUDA only
     device: str = "cpu"
     seed: int = 1
-    threads: int = 1                     # torch CPU threads
+    threads: int = at_least(1, default=1)  # torch CPU threads
     blank_offset: float | None = None    # as in SelfTrainConfig: null = chosen by length matching, no labels
 
 

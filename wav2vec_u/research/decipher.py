@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.text.silence import SIL
 
 log = logging.getLogger(__name__)
@@ -43,18 +44,21 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DecipherConfig:
-    order: int = 3                 # phone n-gram order of the transition model: 2 or 3
-    self_loop: float = 0.8         # P(phone repeats for the next unit); 1 - 1/(units per phone) ~ 0.75-0.8 on the demo
-    lm_interpolation: float = 0.9  # trigram weight; the rest goes to the bigram (order 3 only)
-    lm_add: float = 0.01           # add-k count for every bigram, so unseen phone pairs stay possible
-    lm_power: float = 1.0          # raise the n-gram to this power during EM (Knight et al. 2006 "cubing": 3)
-    iters: int = 15                # passes over the unit sequences (toy cipher: learned by 15; docs/demo-findings.md)
-    batch_size: int = 25           # utterances per forward-backward batch
-    stepwise: float = 0.0          # 0 = batch EM (better on toy and demo); x: stepwise EM, step (k+2)^-x
+    order: int = in_range(2, 3, default=3)  # phone n-gram order of the transition model: 2 or 3
+    # P(phone repeats for the next unit); 1 - 1/(units per phone) ~ 0.75-0.8 on the demo
+    self_loop: float = in_range(0.0, 1.0, hi_open=True, default=0.8)
+    # trigram weight; the rest goes to the bigram (order 3 only)
+    lm_interpolation: float = in_range(0.0, 1.0, default=0.9)
+    lm_add: float = non_negative(default=0.01)  # add-k count for every bigram, so unseen phone pairs stay possible
+    lm_power: float = positive(default=1.0)  # raise the n-gram to this power during EM (Knight et al. 2006 "cubing": 3)
+    # passes over the unit sequences (toy cipher: learned by 15; docs/demo-findings.md)
+    iters: int = at_least(1, default=15)
+    batch_size: int = at_least(1, default=25)  # utterances per forward-backward batch
+    stepwise: float = non_negative(default=0.0)  # 0 = batch EM (better on toy and demo); x: stepwise EM, step (k+2)^-x
                                    # (Liang & Klein 2009)
-    restarts: int = 1              # random starts; the one with the highest likelihood is kept (label-free)
+    restarts: int = at_least(1, default=1)  # random starts; the one with the highest likelihood is kept (label-free)
     sil_init: bool = True          # start E[<SIL>] at the units of utterance edges (audio starts/ends silent)
-    emission_floor: float = 1e-4   # added to emission counts before normalising
+    emission_floor: float = non_negative(default=1e-4)  # added to emission counts before normalising
     seed: int = 1
 
     def check(self) -> None:

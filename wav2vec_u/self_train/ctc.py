@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wav2vec_u.batching import pad_batch
+from wav2vec_u.config import at_least, non_negative, positive
 from wav2vec_u.tokens import SPECIAL_TOKENS
 from wav2vec_u.models.ctc import BLANK, CtcModel, CtcModelConfig, ctc_logits
 from wav2vec_u.self_train.loop import SelfTrainResult, run_iterations
@@ -42,17 +43,17 @@ log = logging.getLogger(__name__)
 @dataclass
 class SelfTrainConfig:
     model: CtcModelConfig = field(default_factory=CtcModelConfig)
-    iterations: int = 1      # >1: re-label the training set with the last model and train again
-    epochs: int = 20
-    min_updates: int = 1200  # small corpora: more epochs until this many updates (CTC needs them)
-    batch_size: int = 4
-    lr: float = 3e-3         # Adam, one-cycle schedule
-    weight_decay: float = 0.0
-    grad_clip: float = 5.0
+    iterations: int = at_least(1, default=1)  # >1: re-label the training set with the last model and train again
+    epochs: int = at_least(1, default=20)
+    min_updates: int = non_negative(default=1200)  # small corpora: more epochs until this many updates (CTC needs them)
+    batch_size: int = at_least(1, default=4)
+    lr: float = positive(default=3e-3)  # Adam, one-cycle schedule
+    weight_decay: float = non_negative(default=0.0)
+    grad_clip: float = positive(default=5.0)
     seed: int = 1
-    threads: int = 1         # torch CPU threads (more threads on a shared 2-core box is slower)
+    threads: int = at_least(1, default=1)  # torch CPU threads (more threads on a shared 2-core box is slower)
     device: str = "cpu"
-    log_every: int = 1       # epochs
+    log_every: int = at_least(1, default=1)  # epochs
     # Subtracted from the blank logit before greedy decoding. CTC trained on noisy labels is
     # unsure, and unsure CTC emits blank (deletions). None: choose it without labels so that
     # the decoded training set has as many phones as its pseudo-labels (length matching).

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from wav2vec_u.config import save_config
+from wav2vec_u.config import renamed, save_config
 import numpy as np
 
 from wav2vec_u.audio.features_io import load_features
@@ -30,6 +30,7 @@ from wav2vec_u.io import atomic_write_text, sha256_file, write_json
 log = logging.getLogger(__name__)
 
 
+@renamed(self_train="ctc")  # was self_train.self_train.* in the demo
 @dataclass
 class SelfTrainRunConfig:
     train_split: str = "train"
@@ -38,8 +39,8 @@ class SelfTrainRunConfig:
     decode_words: bool = True       # decode valid_split into words with the self-trained model
     labelling: DecodeConfig = field(default_factory=DecodeConfig)  # how the GAN labels (split is set here)
     final_decode: DecodeConfig = field(default_factory=DecodeConfig)  # word decoding of the CTC model
-    self_train: SelfTrainConfig = field(default_factory=SelfTrainConfig)
-    # hf.model set: fine-tune that Hugging Face encoder on the audio instead (self_train.* unused)
+    ctc: SelfTrainConfig = field(default_factory=SelfTrainConfig)  # the CTC head over frozen features
+    # hf.model set: fine-tune that Hugging Face encoder on the audio instead (ctc.* unused)
     hf: HfCtcConfig = field(default_factory=HfCtcConfig)
 
 
@@ -77,7 +78,7 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     save_config(cfg, outdir / "self-train.yaml")
     inputs = {}
     audio = bool(cfg.hf.model)  # fine-tune a Hugging Face encoder on the audio
-    seed = cfg.hf.seed if audio else cfg.self_train.seed
+    seed = cfg.hf.seed if audio else cfg.ctc.seed
     with Tracker(outdir, "self-train", cfg, seed=seed, wandb=wandb) as tracker:
         if audio:
             from wav2vec_u.audio.manifest import split_audio
@@ -142,7 +143,7 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
                                    on_model=on_model)
             save_hf_ctc(outdir / "ctc.pt", result.model, cfg.hf, {"history": result.history})
         else:
-            result = self_train(train_utts, labels, phones, cfg.self_train, train_refs=train_refs,
+            result = self_train(train_utts, labels, phones, cfg.ctc, train_refs=train_refs,
                                 valid_utts=valid_utts, valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row)
             for i, m in enumerate(result.models, 1):
                 save_ctc_model(outdir / f"ctc_iter{i}.pt", m, {"history": result.history[i - 1]})

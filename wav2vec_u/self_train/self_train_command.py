@@ -4,7 +4,7 @@
     w2vu self-train out/frames out/st --checkpoint run/gan/best.pt --label-features out/segments \\
         --text-dir out/text
     # labels from an existing file (e.g. `w2vu decode` output), two iterations
-    w2vu self-train out/frames out/st self_train.iterations=2 --labels out/decode_train/train.words.phn
+    w2vu self-train out/frames out/st ctc.iterations=2 --labels out/decode_train/train.words.phn
     # fine-tune a Hugging Face encoder with a CTC head on the audio of out/frames/{train,valid}.tsv
     w2vu self-train out/frames out/st_hf hf.model=facebook/wav2vec2-base hf.device=cuda hf.precision=bf16 \\
         --checkpoint run/gan/best.pt --label-features out/segments --text-dir out/text

@@ -43,6 +43,7 @@ import numpy as np
 from wav2vec_u.audio.io import SAMPLE_RATE, resample, write_wav
 from wav2vec_u.audio.manifest import write_manifest
 from wav2vec_u.audio.vad import trim_edges
+from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.io import atomic_write_text, sha256_file, write_json
 from wav2vec_u.text.normalize import normalize_line
 
@@ -57,24 +58,24 @@ STRESS = str.maketrans("", "", "ˈˌ")
 @dataclass
 class VoiceConfig:
     variants: list[str] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
-    num_variants: int = 0                      # 0 = use every listed variant; else a seeded subset
-    rate: tuple[int, int] = (140, 200)         # words per minute, inclusive range (espeak default 175)
-    pitch: tuple[int, int] = (25, 75)          # base pitch 0-100 (espeak default 50)
-    pitch_range: tuple[int, int] = (30, 70)    # intonation 0-100 (espeak default 50)
+    num_variants: int = non_negative(default=0)  # 0 = use every listed variant; else a seeded subset
+    rate: tuple[int, int] = positive(default=(140, 200))  # words per minute, inclusive range (espeak default 175)
+    pitch: tuple[int, int] = in_range(0, 100, default=(25, 75))  # base pitch 0-100 (espeak default 50)
+    pitch_range: tuple[int, int] = in_range(0, 100, default=(30, 70))  # intonation 0-100 (espeak default 50)
 
 
 @dataclass
 class SynthConfig:
     lang: str = "en-us"                        # espeak-ng voice = phonemizer language (en-us, es, fr-fr, de)
-    num_train: int = 200
-    num_valid: int = 50
-    num_unpaired: int = -1                     # -1: every sentence not spoken
+    num_train: int = at_least(1, default=200)
+    num_valid: int = non_negative(default=50)
+    num_unpaired: int = at_least(-1, default=-1)  # -1: every sentence not spoken
     seed: int = 1
-    workers: int = 2
-    batch_size: int = 16                       # utterances per fresh synthesis process
+    workers: int = at_least(1, default=2)
+    batch_size: int = at_least(1, default=16)  # utterances per fresh synthesis process
     backend: Literal["auto", "library", "cli"] = "auto"  # library gives phone timings; the cli program does not
-    trim_threshold_db: float = 40.0            # edge frames this far below the loudest are silence
-    trim_margin_s: float = 0.03                # silence kept before the first/after the last speech frame
+    trim_threshold_db: float = non_negative(default=40.0)  # edge frames this far below the loudest are silence
+    trim_margin_s: float = non_negative(default=0.03)  # silence kept before the first/after the last speech frame
     voice: VoiceConfig = field(default_factory=VoiceConfig)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
 
 
@@ -22,35 +23,36 @@ class DataConfig:
     text: str = ""  # prepare-text output dir (phones.txt, dict.phn.txt, lm.phones.4.bin|arpa)
     train_split: str = "train"
     valid_split: str = "valid"  # validation skipped when the split is absent
-    batch_size: int = 160  # utterances per update (global: divided over DDP ranks)
-    text_batch_size: int = 0  # sentences of real text per update; 0 = same as batch_size
-    max_segments: int = 0  # crop longer utterances to this many segments (random window); 0 = no crop
+    batch_size: int = at_least(1, default=160)  # utterances per update (global: divided over DDP ranks)
+    text_batch_size: int = non_negative(default=0)  # sentences of real text per update; 0 = same as batch_size
+    # crop longer utterances to this many segments (random window); 0 = no crop
+    max_segments: int = non_negative(default=0)
     text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
 
 
 @dataclass
 class OptimConfig:
-    lr_g: float = 4e-4  # w2vu: generator lr 0.0004
-    lr_d: float = 5e-4  # w2vu: discriminator lr 0.0005
-    betas: tuple[float, float] = (0.5, 0.98)  # w2vu: adam_betas
-    eps: float = 1e-6  # w2vu: adam_eps
-    weight_decay_g: float = 0.0  # w2vu: generator weight_decay 0
-    weight_decay_d: float = 1e-4  # w2vu: discriminator weight_decay 0.0001
-    clip_norm: float = 5.0  # w2vu: clip_norm 5.0
-    d_steps: int = 1  # D updates per G update (reference alternates: 1)
+    lr_g: float = positive(default=4e-4)  # w2vu: generator lr 0.0004
+    lr_d: float = positive(default=5e-4)  # w2vu: discriminator lr 0.0005
+    betas: tuple[float, float] = in_range(0.0, 1.0, default=(0.5, 0.98), hi_open=True)  # w2vu: adam_betas
+    eps: float = positive(default=1e-6)  # w2vu: adam_eps
+    weight_decay_g: float = non_negative(default=0.0)  # w2vu: generator weight_decay 0
+    weight_decay_d: float = non_negative(default=1e-4)  # w2vu: discriminator weight_decay 0.0001
+    clip_norm: float = positive(default=5.0)  # w2vu: clip_norm 5.0
+    d_steps: int = at_least(1, default=1)  # D updates per G update (reference alternates: 1)
 
 
 @dataclass
 class TrainerConfig:
-    max_updates: int = 150_000  # w2vu: max_update 150000 (one update = one D or one G step)
-    validate_every: int = 1000  # w2vu: validate_interval_updates 1000
-    save_every: int = 1000  # w2vu: save_interval_updates 1000
-    log_every: int = 100
+    max_updates: int = at_least(1, default=150_000)  # w2vu: max_update 150000 (one update = one D or one G step)
+    validate_every: int = at_least(1, default=1000)  # w2vu: validate_interval_updates 1000
+    save_every: int = at_least(1, default=1000)  # w2vu: save_interval_updates 1000
+    log_every: int = at_least(1, default=100)  # updates between metrics.jsonl rows
     seed: int = 1
     device: str = "cpu"  # "cuda", "cuda:1", ...; the trainer never assumes one
     amp: bool = False  # bf16 autocast on CUDA
     static_shapes: bool = False  # pad batches to fixed sizes: no host sync per update (for GPUs)
-    num_samples: int = 3  # sample decodings logged at validation
+    num_samples: int = non_negative(default=3)  # sample decodings logged at validation
     progress: bool = True  # tqdm bar with updates/s
     resume: bool = True  # continue from <outdir>/last.pt when it exists
 
