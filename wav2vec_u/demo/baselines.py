@@ -113,15 +113,9 @@ def kmeans_rank_hyps(train_x: np.ndarray, train_lengths: Sequence[int], valid_x:
 class SupervisedConfig:
     """Training of the upper bound; the architecture is the GAN's ``GeneratorConfig``."""
 
-<<<<<<< HEAD
-    lr: float = 2e-3              # measured here: converges in ~1 min on 2 cores (docs/method.md: 20.3%)
-    batch_size: int = 32
-    epochs: int = 30
-=======
     lr: float = positive(default=2e-3)  # measured here: converges in ~1 min on 2 cores (docs/method.md: 20.3%)
     batch_size: int = at_least(1, default=32)
     epochs: int = at_least(1, default=30)
->>>>>>> fix-train
     seed: int = 1
     max_seconds: float = positive(default=180.0)  # wall-clock cap so the demo's budget holds on a slow machine
 
