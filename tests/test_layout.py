@@ -142,3 +142,42 @@ def test_installed_package_finds_its_defaults_outside_the_checkout(installed_whe
     assert where.startswith(str(target)), f"imported {where}, not the installed copy"
     assert sentences.startswith(str(target)) and Path(sentences).is_file()
     assert gan_default == "True" and int(num_train) > 0
+
+
+# Each concept has one implementation: the calls below may appear only in the module that owns them.
+ONE_PLACE = {
+    "kenlm.Model(": {"wav2vec_u/text/lm.py"},                                   # the one LM class
+    "def lm_score(": {"wav2vec_u/train/selection.py"},                          # the one label-free metric
+    "lm_score(": {"wav2vec_u/train/selection.py"},
+    "def read_lexicon(": {"wav2vec_u/text/lexicon.py"},                         # the one lexicon reader
+    "def load_lexicon(": set(),
+    "def read_lengths(": {"wav2vec_u/audio/features_io.py"},                    # the one feature reader
+    "def load_features(": {"wav2vec_u/audio/features_io.py"},
+    "is_current(": {"wav2vec_u/stage.py"},                                      # the one stage-cache helper
+    "mark_done(": {"wav2vec_u/stage.py"},
+    "invalidate(": {"wav2vec_u/stage.py"},
+    "def split_by_lengths(": {"wav2vec_u/tokens.py"},
+    "faiss.Kmeans(": {"wav2vec_u/audio/segments.py"},                           # the one k-means
+    "weights_only=False": {"wav2vec_u/io.py"},                                  # the one (opt-in) unsafe load
+    '"<SIL>"': {"wav2vec_u/tokens.py"},
+    "SAMPLE_RATE = ": {"wav2vec_u/audio/io.py"},
+    "def _pad(": set(),
+}
+
+
+def code_of(path: Path) -> str:
+    """The module's code without comments and docstrings (ast.unparse writes strings in single quotes)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            node.body = [n for n in body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+                                                 and isinstance(n.value.value, str))] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+@pytest.mark.parametrize("needle", sorted(ONE_PLACE))
+def test_one_implementation_per_concept(needle):
+    variants = {needle, needle.replace('"', "'")}
+    found = {str(p.relative_to(REPO)) for p in PKG.rglob("*.py") if any(v in code_of(p) for v in variants)}
+    assert found <= ONE_PLACE[needle], f"{needle!r} also in {sorted(found - ONE_PLACE[needle])}"

@@ -393,6 +393,24 @@ def _set_path(data: dict[str, Any], path: list[str], value: Any, text: str) -> N
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping; ``FILE#a.b`` reads the section ``a.b`` of FILE (a recipe gives each command
+    its section of one composite config, e.g. ``configs/demo/en.yaml#train.gan``)."""
+    text = str(path)
+    if "#" in text and not Path(text).is_file():
+        file, _, section = text.partition("#")
+        data = load_yaml(file)
+        for part in section.split(".") if section else []:
+            if not isinstance(data, dict):
+                raise ConfigError(f"config file {file}: {section!r} is not a section (no mapping at {part!r})")
+            if part not in data:  # a composite config leaves out the sections that keep their defaults
+                logging.getLogger(__name__).info("config file %s has no section %r: its defaults apply", file, section)
+                return {}
+            data = data[part]
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"section {section!r} of {file} is not a mapping")
+        return data
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")

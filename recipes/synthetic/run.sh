@@ -31,7 +31,7 @@ if run 1; then log 1 "phonemise the unpaired text; phone dictionary, lexicon, ph
   $W2VU prepare-text "$out/corpus/unpaired.txt" "$out/text" --config "$config#text" lang="$voice"
 fi
 if run 2; then log 2 "frame features of the train and valid audio"
-  $W2VU extract "$out/corpus" "$out/features" --config "$config#features"
+  $W2VU extract "$out/corpus" "$out/features" --config "$config#extract"
 fi
 if run 3; then log 3 "PCA, k-means, merged and pooled segments"
   $W2VU segments "$out/features" "$out/segments" --config "$config#segments"

@@ -42,7 +42,7 @@ from wav2vec_u.self_train.run import SelfTrainRunConfig
 from wav2vec_u.io import read_json, resource_path, write_json
 from wav2vec_u.demo.report import StageClock, finish_results, new_results, write_results
 from wav2vec_u.audio.segments import SegmentsConfig
-from wav2vec_u.stage import fingerprint, is_current, mark_done, run_stage
+from wav2vec_u.stage import fingerprint, run_stage
 from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
@@ -360,14 +360,14 @@ def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) 
     with clock.stage("plots") as rec:
         fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots),
                           "up": [r.stages[n].fp for n in ("decode", "chance", "supervised", *train_names)]})
-        if not force and is_current(plot_dir, fp, name=RECORD):
-            rec["cached"] = True
-        else:
-            plot_dir.mkdir(parents=True, exist_ok=True)
+
+        def draw() -> list[Path]:
             from wav2vec_u.demo.plots import make_plots  # noqa: PLC0415 - matplotlib
 
-            made = make_plots(cfg, corpus, run_dirs[0], decoded, stats, baselines, plot_dir)
-            mark_done(plot_dir, fp, [p.name for p in made], name=RECORD)
+            return make_plots(cfg, corpus, run_dirs[0], decoded, stats, baselines, plot_dir)
+
+        ran, _ = run_stage(plot_dir, fp, lambda made: [p.name for p in made], draw, force=force, name=RECORD)
+        rec["cached"] = not ran
     results["plots"] = sorted(str(p.relative_to(run_dir)) for p in plot_dir.glob("*.png"))
     from wav2vec_u.io import sha256_file  # noqa: PLC0415
     from wav2vec_u.tracking import provenance  # noqa: PLC0415
