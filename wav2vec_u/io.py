@@ -4,7 +4,13 @@ A killed job must never leave a half-written artifact that a later stage trusts,
 output goes to a temporary file in the same directory and is renamed into place::
 
     with atomic_path(out / "train.npy") as tmp:
-        np.save(tmp, feats)          # written to out/.train.npy.tmp-XXXX, renamed on success
+        np.save(tmp, feats)          # written to out/.train.npy.XXXXXXXX.tmp.npy, renamed on success
+
+A ``kill -9`` skips that cleanup and leaves the temporary behind (hundreds of MB for features);
+the next run of the stage removes it (:func:`remove_stale_temporaries`, called by
+``stage.run_stage``). A stage whose outputs must change together builds them in a work folder
+and moves them in at the end (:func:`install_outputs`); readers refuse a folder a kill left
+half-moved (:func:`check_installed`).
 """
 
 from __future__ import annotations
@@ -12,10 +18,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
+
+log = logging.getLogger(__name__)
+
+# What atomic_path and work folders are called: tempfile's names end in 8 characters of
+# [a-z0-9_] (tempfile._RandomNameSequence), ".<name>.<8>.tmp<suffix>" and ".work-<8>".
+_TEMP_FILE = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(\.[^/]*)?")
+_WORK_DIR = re.compile(r"\.work-[a-z0-9_]{8}")
+INSTALLING = ".installing"
 
 
 @contextlib.contextmanager
@@ -37,6 +54,85 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def work_folder(outdir: str | Path) -> Path:
+    """A fresh hidden folder inside ``outdir`` for outputs that must appear together (see install_outputs)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".work-", dir=outdir))
+
+
+def install_outputs(work: str | Path, outdir: str | Path, stale: Iterable[str] = ()) -> list[str]:
+    """Move every file of the finished folder ``work`` into ``outdir`` (renames) and remove ``work``.
+
+    Until the last file is moved ``outdir/.installing`` lists them, so a kill during the moves
+    leaves a folder that :func:`check_installed` refuses instead of a silent mix of old and new
+    files. ``stale``: outputs of an earlier run to delete if this one did not make them (e.g.
+    ``pca_A.npy`` after a rerun without PCA). Returns the relative names installed.
+    """
+    work, outdir = Path(work), Path(outdir)
+    names = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
+    marker = outdir / INSTALLING
+    atomic_write_text(marker, "".join(n + "\n" for n in names))
+    for name in stale:
+        if name not in names:
+            (outdir / name).unlink(missing_ok=True)
+    for name in names:
+        (outdir / name).parent.mkdir(parents=True, exist_ok=True)
+        _move(work / name, outdir / name)
+    marker.unlink()
+    shutil.rmtree(work, ignore_errors=True)
+    return names
+
+
+def _move(src: Path, dst: Path) -> None:
+    os.replace(src, dst)  # same file system (work is inside outdir): a rename, never a copy
+
+
+def check_installed(folder: str | Path) -> None:
+    """An error naming ``folder`` if a kill stopped :func:`install_outputs` while it moved files in."""
+    marker = Path(folder) / INSTALLING
+    if marker.exists():
+        raise ValueError(f"{folder} was being rewritten when its job stopped ({marker} is still there): it mixes "
+                         "files of two runs, so it is not used; rerun the stage that writes it")
+
+
+def remove_stale_temporaries(folder: str | Path, names: Iterable[str] | None = None, recursive: bool = True) -> int:
+    """Delete what killed runs left in their output folder: atomic_path temporaries and work folders.
+
+    Called when a stage starts (``stage.run_stage``): only one run works on a folder at a time
+    (the run lock), so every such file belongs to a run that died before its cleanup. ``names``
+    limits it to the temporaries of those outputs (for folders several jobs share, such as
+    extraction shards). Returns the bytes freed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    wanted = set(names) if names is not None else None
+    freed, removed = 0, []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if wanted is None and _WORK_DIR.fullmatch(d):
+                dirnames.remove(d)  # do not walk into what is about to go
+                freed += sum(f.stat().st_size for f in (here / d).rglob("*") if f.is_file() and not f.is_symlink())
+                shutil.rmtree(here / d, ignore_errors=True)
+                removed.append(here / d)
+        for f in filenames:
+            m = _TEMP_FILE.fullmatch(f)
+            if m and (wanted is None or m.group("name") in wanted):
+                path = here / f
+                with contextlib.suppress(FileNotFoundError):
+                    freed += path.lstat().st_size
+                    path.unlink()
+                    removed.append(path)
+        if not recursive:
+            break
+    if removed:
+        log.info("removed %d temporaries left by an interrupted run in %s (%.1f MB): %s%s", len(removed), folder,
+                 freed / 1e6, ", ".join(p.name for p in removed[:5]), " ..." if len(removed) > 5 else "")
+    return freed
 
 
 def _umask() -> int:

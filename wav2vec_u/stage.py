@@ -4,7 +4,8 @@ A stage computes a fingerprint from its options and the hashes of its inputs; af
 finishes it records that fingerprint in ``<outdir>/.stage.json``. A rerun with the same
 fingerprint and all listed outputs present does nothing; anything else recomputes. Every
 stage goes through :func:`run_stage`, which forgets the old record before the work starts (a
-killed rerun is never trusted) and writes the new one only when the work finished::
+killed rerun is never trusted), removes the temporaries a killed run left in the folder, and
+writes the new record only when the work finished::
 
     fp = fingerprint({"k": 128, "seed": 1}, inputs=[manifest])
     ran, result = run_stage(outdir, fp, ["train.npy"], lambda: make_segments(...))
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from wav2vec_u.io import read_json, sha256_file, sha256_json, write_json
+from wav2vec_u.io import read_json, remove_stale_temporaries, sha256_file, sha256_json, write_json
 
 STAGE_FILE = ".stage.json"
 T = TypeVar("T")
@@ -72,6 +73,7 @@ def run_stage(outdir: str | Path, fp: str, outputs: Iterable[str] | Callable[[T]
         return False, None
     outdir.mkdir(parents=True, exist_ok=True)
     invalidate(outdir, name=name)
+    remove_stale_temporaries(outdir)  # a killed earlier run's .tmp files and .work-* folders (maybe GBs)
     result = work()
     names = list(outputs(result) if callable(outputs) else outputs)
     mark_done(outdir, fp, names, name=name, **(extra(result) if extra else {}))

@@ -38,10 +38,10 @@ import numpy as np
 
 from wav2vec_u.audio.features import Extractor, FeatureConfig, build_extractor
 from wav2vec_u.audio.features_io import copy_manifest_and_labels, read_lengths, write_lengths
-from wav2vec_u.audio.io import SAMPLE_RATE, load_16k
-from wav2vec_u.audio.manifest import read_manifest
+from wav2vec_u.audio.io import SAMPLE_RATE
+from wav2vec_u.audio.manifest import entry_lines, load_listed, read_manifest
 from wav2vec_u.config import at_least, positive, to_dict
-from wav2vec_u.io import atomic_path, read_json, sha256_file, sha256_json, write_json
+from wav2vec_u.io import atomic_path, read_json, remove_stale_temporaries, sha256_file, sha256_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class ExtractionJob:
         self.all_entries = entries
         start, end = shard_range(len(entries), *shard)
         self.start, self.entries = start, entries[start:end]
+        self.lines = entry_lines(self.manifest)[start:end]  # for messages about one utterance
         self.extractor = extractor if extractor is not None else build_extractor(cfg.features)
         self.describe = self.extractor.describe()
         self.manifest_sha = sha256_file(self.manifest)
@@ -134,6 +135,10 @@ class ExtractionJob:
             return False
 
     def _prepare_parts(self) -> None:
+        # temporaries a killed run of this job left: its part files (its own folder) and the
+        # files only this job writes; other shards' and the merge's are theirs to clean
+        remove_stale_temporaries(self.parts)
+        remove_stale_temporaries(self.outdir, names=[f"{self.name}.npy", f"{self.name}.lengths"], recursive=False)
         job = self.parts / "job.json"
         if self.parts.is_dir():
             try:
@@ -151,16 +156,18 @@ class ExtractionJob:
         return self.parts / f"part{k:06d}.npz"
 
     # ------------------------------------------------------------------ work
-    def _load(self, rel: str) -> np.ndarray:
+    def _load(self, entry: tuple[str, int, int]) -> np.ndarray:
+        rel, num_samples, line = entry
         path = self.root / rel
-        wav = load_16k(path)
+        wav = load_listed(path, num_samples, f"{self.manifest}, line {line}")
         if len(wav) < MIN_SAMPLES:
             raise ValueError(f"{path}: {len(wav)} samples at 16 kHz, shorter than one 25 ms frame; "
                              f"remove it from {self.manifest}")
         return wav
 
-    def _extract_chunk(self, entries: list[tuple[str, int]], pool: ThreadPoolExecutor) -> tuple[np.ndarray, list[int], float]:
-        wavs = list(pool.map(self._load, [rel for rel, _ in entries]))
+    def _extract_chunk(self, entries: list[tuple[str, int]], lines: list[int],
+                       pool: ThreadPoolExecutor) -> tuple[np.ndarray, list[int], float]:
+        wavs = list(pool.map(self._load, [(rel, n, line) for (rel, n), line in zip(entries, lines)]))
         lengths = [len(w) for w in wavs]
         outs: list[np.ndarray | None] = [None] * len(wavs)
         batch_samples = int(self.cfg.batch_seconds * SAMPLE_RATE)
@@ -194,7 +201,7 @@ class ExtractionJob:
         with ThreadPoolExecutor(max(1, self.cfg.num_workers)) as pool:
             for k in todo:
                 entries = self.entries[k * chunk:(k + 1) * chunk]
-                feats, lengths, sec = self._extract_chunk(entries, pool)
+                feats, lengths, sec = self._extract_chunk(entries, self.lines[k * chunk:(k + 1) * chunk], pool)
                 with atomic_path(self._part_path(k), suffix=".npz") as tmp:
                     with open(tmp, "wb") as f:
                         np.savez(f, feats=feats, lengths=np.asarray(lengths, dtype=np.int64))
@@ -337,4 +344,6 @@ def merge_split(manifest: str | Path, outdir: str | Path, split: str, cfg: Extra
     job = ExtractionJob(manifest, outdir, split, cfg, (0, num_shards))
     if job.split_done():
         return True
+    # run by hand once the shard jobs are over: a killed earlier merge's temporary is stale
+    remove_stale_temporaries(Path(outdir), names=[f"{split}.npy", f"{split}.lengths"], recursive=False)
     return job.try_merge()

@@ -1,6 +1,6 @@
 """``w2vu extract``: frame features for the manifests of a corpus.
 
-    w2vu extract corpus/ feats/                                  # every corpus/*.tsv, MFCC
+    w2vu extract corpus/ feats/                                  # every manifest in corpus/, MFCC
     w2vu extract corpus/train.tsv feats/ --extractor fairseq:wav2vec_vox_new.pt --layer 14 \\
         features.device=cuda features.dtype=float16
     w2vu extract corpus/train.tsv feats/ --extractor hf:facebook/wav2vec2-large-xlsr-53 --shard 3/8
@@ -9,6 +9,10 @@
 Options live in :class:`wav2vec_u.audio.extract.ExtractConfig` (``--config`` YAML such as
 ``configs/features/mfcc.yaml`` plus ``key=value`` overrides); ``--extractor``, ``--layer`` and
 ``--device`` are shortcuts for ``features.extractor=...`` etc.
+
+In a folder, the manifests are recognised by their format (a root line, then path<TAB>count
+rows), so ``skipped.tsv`` of ``w2vu manifest``/``w2vu vad`` is never a split and a stray table is
+skipped with a warning; every manifest is checked before the output folder is made.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("manifest", type=Path, help="a fairseq manifest (.tsv), or a folder: every *.tsv in it is a split")
+    parser.add_argument("manifest", type=Path, help="a fairseq manifest (.tsv), or a folder: every manifest in it is a split")
     parser.add_argument("outdir", type=Path, help="feature folder ({split}.npy, .lengths, .tsv, meta.json)")
-    parser.add_argument("--splits", nargs="+", help="with a folder: only these splits (default: every *.tsv)")
+    parser.add_argument("--splits", nargs="+", help="with a folder: only these splits (default: every manifest)")
     parser.add_argument("--extractor", help="shortcut for features.extractor (mfcc, logmel, hf:<id-or-dir>, fairseq:<ckpt.pt>)")
     parser.add_argument("--layer", help="shortcut for features.layer (fairseq semantics; 'null' = final output)")
     parser.add_argument("--device", help="shortcut for features.device (cpu, cuda, cuda:1)")
@@ -38,21 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def split_manifests(path: Path, splits: list[str] | None) -> dict[str, Path]:
-    """{split: manifest} from a manifest file or a folder of them."""
+    """{split: manifest} from a manifest file or a folder of them, each checked (it is a manifest
+    and lists audio; else an error naming the file and line) before anything is written."""
+    from wav2vec_u.audio.manifest import require_manifest, scan_manifests
+
     if path.is_file():
         if splits and (len(splits) != 1 or splits[0] != path.stem):
             raise ValueError(f"--splits applies to a folder of manifests; {path} is one manifest (split '{path.stem}')")
-        return {path.stem: path}
+        return {path.stem: require_manifest(path)}
     if not path.is_dir():
         raise FileNotFoundError(f"manifest or folder not found: {path}")
-    found = {p.stem: p for p in sorted(path.glob("*.tsv"))}
-    if splits:
-        missing = [s for s in splits if s not in found]
+    if splits:  # named splits: each must be a manifest, a stray table is an error, not a warning
+        missing = [s for s in splits if not (path / f"{s}.tsv").is_file()]
         if missing:
-            raise FileNotFoundError(f"no {missing[0]}.tsv in {path} (found: {', '.join(found) or 'none'})")
-        found = {s: found[s] for s in splits}
+            found = [p.stem for p in scan_manifests(path)]
+            raise FileNotFoundError(f"no {missing[0]}.tsv in {path} (manifests found: {', '.join(found) or 'none'})")
+        return {s: require_manifest(path / f"{s}.tsv") for s in splits}
+    found = {p.stem: require_manifest(p) for p in scan_manifests(path)}
     if not found:
-        raise FileNotFoundError(f"no *.tsv manifest in {path} (write one with `w2vu manifest`)")
+        raise FileNotFoundError(f"no manifest in {path} (a .tsv whose first line is the audio root folder, then "
+                                "path<TAB>num_samples lines; write one with `w2vu manifest`)")
     return found
 
 

@@ -29,7 +29,7 @@ from typing import Iterable
 
 import numpy as np
 
-from wav2vec_u.io import atomic_path, atomic_write_text, write_json
+from wav2vec_u.io import atomic_path, atomic_write_text, check_installed, write_json
 
 LABEL_SUFFIXES = (".phn", ".wrd", ".ltr")
 
@@ -55,8 +55,10 @@ def write_lengths(path: str | Path, lengths: Iterable[int]) -> Path:
 
 def load_features(directory: str | Path, split: str, mmap: bool = False) -> tuple[np.ndarray, list[int]]:
     """``{split}.npy`` (N, D) and ``{split}.lengths``; checks they agree. ``mmap`` avoids reading
-    a large file into memory."""
+    a large file into memory. A folder that a kill left half-rewritten (see
+    ``wav2vec_u.io.install_outputs``) is refused: its splits may come from two different runs."""
     directory = Path(directory)
+    check_installed(directory)
     npy, lens = directory / f"{split}.npy", directory / f"{split}.lengths"
     if not npy.is_file():
         raise FileNotFoundError(f"missing features file: {npy} (run `w2vu extract` or `w2vu prepare-audio` first)")

@@ -7,15 +7,20 @@ ogg, mp3, ...) and checks every file. Good files go into ``train.tsv`` (and ``va
 when ``valid_percent > 0``, a seeded split as in fairseq's ``wav2vec_manifest.py``). Bad files
 are listed in ``skipped.tsv`` (``path<TAB>reason<TAB>detail``) with one of the reasons
 
+- ``bad_name``    its name holds a tab or a line break, which a manifest line cannot (rename it)
 - ``unreadable``  soundfile cannot decode it (corrupt, truncated, not audio)
 - ``empty``       zero bytes or zero samples
 - ``too_short``   shorter than ``min_seconds``
 - ``silent``      peak amplitude below ``silence_peak``
 
 Stereo (or more channels) is mixed down with a logged warning, other rates are resampled.
+A file that decodes but looks damaged (a WAV shorter than its header says, samples beyond or
+at full scale) is kept with a logged warning naming it (``wav2vec_u.audio.io.audio_problems``).
 With ``copy_audio=as_needed`` the manifest points into ``SRC`` when every good file is already
 16 kHz mono WAV; otherwise (and always with ``copy_audio=always``) 16 kHz mono PCM-16 copies
-are written under ``OUTDIR/audio/`` with the same relative paths. ``SRC`` is never modified.
+are written under ``OUTDIR/audio/`` with the same relative paths, named by the one path-safety
+rule (``wav2vec_u.audio.manifest.output_names``: ``a.flac`` -> ``a.wav``, or ``a.flac.wav``
+when ``a.wav`` exists too). ``SRC`` is never modified.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class FileCheck:
     frames: int = 0
     subtype: str = ""
     format: str = ""
+    problems: list[str] = field(default_factory=list)  # decodes, but looks damaged (logged)
 
     @property
     def needs_conversion(self) -> bool:
@@ -73,6 +79,12 @@ def check_file(path: Path, rel: str, cfg: ManifestConfig) -> tuple[FileCheck, np
     """Decode one file; (check, mono float32 samples at the file's rate) or (check with reason, None)."""
     import soundfile as sf
 
+    from wav2vec_u.audio.io import audio_problems
+    from wav2vec_u.audio.manifest import name_problem
+
+    why = name_problem(rel)
+    if why is not None:
+        return FileCheck(rel, False, "bad_name", f"{why}, which a manifest line cannot hold: rename the file"), None
     if path.stat().st_size == 0:
         return FileCheck(rel, False, "empty", "0 bytes"), None
     try:
@@ -81,7 +93,7 @@ def check_file(path: Path, rel: str, cfg: ManifestConfig) -> tuple[FileCheck, np
     except Exception as exc:  # libsndfile errors come as LibsndfileError/RuntimeError/TypeError
         return FileCheck(rel, False, "unreadable", str(exc).replace("\t", " ").replace("\n", " ")), None
     chk = FileCheck(rel, True, sample_rate=int(sr), channels=int(data.shape[1]), frames=int(data.shape[0]),
-                    subtype=str(info.subtype), format=str(info.format))
+                    subtype=str(info.subtype), format=str(info.format), problems=audio_problems(path, data, info))
     if data.shape[0] == 0:
         chk.ok, chk.reason, chk.detail = False, "empty", "0 samples"
         return chk, None
@@ -97,21 +109,6 @@ def check_file(path: Path, rel: str, cfg: ManifestConfig) -> tuple[FileCheck, np
     return chk, wav
 
 
-def output_names(rels: list[str]) -> dict[str, str]:
-    """Name of each file's 16 kHz WAV copy: ``a/b.flac`` -> ``a/b.wav``, or ``a/b.flac.wav``
-    when ``a/b.wav`` exists too (a WAV source keeps its own name)."""
-    taken = {r for r in rels if r.lower().endswith(".wav")}
-    names = {}
-    for rel in rels:
-        if rel.lower().endswith(".wav"):
-            names[rel] = rel
-            continue
-        name = str(Path(rel).with_suffix(".wav"))
-        names[rel] = rel + ".wav" if name in taken else name
-        taken.add(names[rel])
-    return names
-
-
 def split_valid(n: int, valid_percent: float, seed: int) -> np.ndarray:
     """Boolean mask of the files drawn into valid (seeded, as fairseq's wav2vec_manifest.py)."""
     rng = np.random.default_rng(seed)
@@ -124,7 +121,7 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
     from tqdm import tqdm
 
     from wav2vec_u.audio.io import SAMPLE_RATE, resample, write_wav
-    from wav2vec_u.audio.manifest import write_manifest
+    from wav2vec_u.audio.manifest import output_names, path_inside, write_manifest
     from wav2vec_u.io import atomic_write_text
 
     cfg = cfg or ManifestConfig()
@@ -142,12 +139,14 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
     checks: list[FileCheck] = []
     for path in tqdm(files, desc="check", unit="file", disable=not progress):
         chk, _ = check_file(path, str(path.relative_to(src)), cfg)
+        for problem in chk.problems:
+            log.warning("%s: %s", chk.rel, problem)
         checks.append(chk)
     good = [c for c in checks if c.ok]
     in_place = cfg.copy_audio == "as_needed" and not any(c.needs_conversion for c in good)
     root = src if in_place else outdir / "audio"
     entries: list[tuple[str, int]] = []
-    names = output_names([c.rel for c in good])
+    names = dict(zip([c.rel for c in good], output_names([c.rel for c in good])))
     converted = 0
     for chk in tqdm(good, desc="convert" if not in_place else "list", unit="file", disable=not progress or in_place):
         if in_place:
@@ -161,7 +160,7 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
             log.info("%s: resampled %d Hz -> %d Hz", chk.rel, chk.sample_rate, SAMPLE_RATE)
         wav = resample(wav, chk.sample_rate, SAMPLE_RATE)
         name = names[chk.rel]
-        write_wav(root / name, wav, SAMPLE_RATE)
+        write_wav(path_inside(root, name), wav, SAMPLE_RATE)
         converted += chk.needs_conversion
         entries.append((name, len(wav)))
 
@@ -174,9 +173,9 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
         write_manifest(outdir / "valid.tsv", root, [e for e, v in zip(entries, mask) if v])
     skipped = [c for c in checks if not c.ok]
     atomic_write_text(outdir / "skipped.tsv", "path\treason\tdetail\n" +
-                      "".join(f"{c.rel}\t{c.reason}\t{c.detail}\n" for c in skipped))
+                      "".join(f"{_field(c.rel)}\t{c.reason}\t{_field(c.detail)}\n" for c in skipped))
     for c in skipped:
-        log.warning("skipped %s: %s (%s)", c.rel, c.reason, c.detail)
+        log.warning("skipped %s: %s (%s)", _field(c.rel), c.reason, c.detail)
     reasons: dict[str, int] = {}
     for c in skipped:
         reasons[c.reason] = reasons.get(c.reason, 0) + 1
@@ -184,6 +183,14 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
             "train": int((~mask).sum()), "valid": int(mask.sum()), "converted": converted, "skipped": reasons,
             "stereo_mixed_down": sum(c.channels > 1 for c in good),
             "hours": round(sum(n for _, n in entries) / SAMPLE_RATE / 3600, 4)}
+
+
+def _field(text: str) -> str:
+    """``text`` as one field of a tab-separated UTF-8 line: a name that cannot be one is written
+    as Python's ``ascii()`` spells it (``a\\tb.wav``)."""
+    from wav2vec_u.audio.manifest import name_problem
+
+    return ascii(text)[1:-1] if name_problem(text) else text
 
 
 def source_listing(src: Path, cfg: ManifestConfig, exclude: Path) -> list[list[Any]]:

@@ -4,7 +4,8 @@
     w2vu prepare-audio corpus/ prep/ --config configs/features/prepare_wav2vec2_large.yaml \\
         --extractor fairseq:/models/wav2vec_vox_new.pt extract.features.device=cuda
 
-Every ``corpus/*.tsv`` is a split (or ``--splits train valid``). Outputs::
+Every manifest in ``corpus/`` is a split (or ``--splits train valid``); other ``.tsv`` tables
+such as ``skipped.tsv`` are not (``wav2vec_u.audio.manifest.scan_manifests``). Outputs::
 
     prep/frames/    {split}.npy .lengths .tsv (+ labels), meta.json   (w2vu extract)
     prep/segments/  {split}.npy .lengths .tsv .cluster (+ labels), pca_A/pca_b/centroids.npy, meta.json
@@ -73,6 +74,7 @@ def prepare_audio(corpus: Path, outdir: Path, cfg: PrepareAudioConfig, splits: l
 
 
 def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.audio.extract_command import split_manifests
     from wav2vec_u.tracking import Tracker
 
     short = []
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             short.append(f"extract.features.{key}={getattr(args, flag)}")
     args.overrides = short + list(args.overrides)
     cfg = config_from_args(PrepareAudioConfig, args)
+    split_manifests(args.corpus, args.splits)  # a bad manifest fails here, before OUTDIR exists
     with Tracker(args.outdir, stage="prepare-audio", config=cfg, seed=cfg.segments.seed, wandb=args.wandb) as tracker:
         result = prepare_audio(args.corpus, args.outdir, cfg, args.splits, args.progress)
         tracker.log({"extract": result["extract"], "segments": result["segments"]})

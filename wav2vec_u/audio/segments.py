@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -300,16 +301,19 @@ def make_segments(in_dir: str | Path, out_dir: str | Path, cfg: SegmentsConfig,
     """Segment features for every split of a frame feature directory (fairseq layout).
 
     Writes ``{split}.npy/.lengths/.tsv/.cluster`` (+ labels), ``pca_A.npy``, ``pca_b.npy``,
-    ``centroids.npy`` and ``meta.json`` to ``out_dir``; returns the meta dict."""
-    from wav2vec_u.audio.features_io import copy_split_files, load_features, save_features, splits_in
-    from wav2vec_u.io import sha256_file
-    from wav2vec_u.tracking import provenance
+    ``centroids.npy`` and ``meta.json`` to ``out_dir``; returns the meta dict.
+
+    Everything is built in a work folder inside ``out_dir`` and moved in only when every split is
+    done (``wav2vec_u.io.install_outputs``): a run killed half-way (say a rerun with a new k after
+    train was written) leaves the previous complete outputs as they were, never train at one k
+    and valid at another."""
+    from wav2vec_u.audio.features_io import load_features, splits_in
+    from wav2vec_u.io import install_outputs, work_folder
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     splits = list(cfg.splits) or splits_in(in_dir)
     if not splits:
         raise FileNotFoundError(f"no {{split}}.npy + {{split}}.lengths in {in_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     if pretrained is not None:
         model, info = load_segment_model(pretrained, cfg), {"pretrained": str(pretrained)}
     else:
@@ -318,6 +322,24 @@ def make_segments(in_dir: str | Path, out_dir: str | Path, cfg: SegmentsConfig,
                  cfg.pca.dim, cfg.kmeans.k, cfg.kmeans.niter, cfg.kmeans.nredo, cfg.fit_split, *frames.shape)
         model, info = fit_segment_model(frames, cfg)
         del frames
+    work = work_folder(out_dir)
+    try:
+        meta = _write_segments(in_dir, work, splits, model, info, cfg, extra_meta)
+        # a rerun without PCA must not leave the old PCA beside the new centroids (--pretrained reads them)
+        install_outputs(work, out_dir, stale=["pca_A.npy", "pca_b.npy"])
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # kill -9 skips this: run_stage removes .work-* next time
+        raise
+    return meta
+
+
+def _write_segments(in_dir: Path, out_dir: Path, splits: list[str], model: SegmentModel, info: dict,
+                    cfg: SegmentsConfig, extra_meta: dict | None) -> dict:
+    from wav2vec_u.audio.features_io import copy_split_files, load_features, save_features
+    from wav2vec_u.config import to_dict
+    from wav2vec_u.io import sha256_file, write_json
+    from wav2vec_u.tracking import provenance
+
     model.save(out_dir)
     stats = {}
     for split in splits:
@@ -330,15 +352,11 @@ def make_segments(in_dir: str | Path, out_dir: str | Path, cfg: SegmentsConfig,
                         "frames_per_segment": round(sum(lengths) / max(1, sum(seg_len)), 3)}
         log.info("%s: %d frames -> %d segments (%.2f frames per segment)", split, sum(lengths), sum(seg_len),
                  stats[split]["frames_per_segment"])
-    from wav2vec_u.config import to_dict
-
     inputs = {f"{s}.lengths": sha256_file(in_dir / f"{s}.lengths") for s in splits}
     meta = {"kind": "segments", "input_dir": str(in_dir.resolve()), "segments": to_dict(cfg), "fit": info,
             "stats": stats, "dim": int(seg.shape[1]) if splits else None,
             "frame_meta": _read_meta(in_dir), **(extra_meta or {}),
             "provenance": provenance(cfg, cfg.seed, inputs)}
-    from wav2vec_u.io import write_json
-
     write_json(out_dir / "meta.json", meta)
     return meta
 

@@ -10,6 +10,15 @@ labels come from the ``rVADfast`` package (spectral flatness, high-energy noise 
 the SNR-weighted energy decision with ``vad_threshold``, Tan et al. 2020); short gaps
 between speech segments are kept so that words are not glued together, and every segment
 gets a small margin, because rVAD's 10 ms frames clip the weak onsets of fricatives.
+
+rVADfast holds float64 frame matrices of the whole input (frame indices, the windowed frames,
+a 512-point complex spectrum per 10 ms): about 35 times the size of the float32 audio, 2.6 GB
+for a 20-minute file. Long inputs therefore go through it in blocks of ``rvad_block_s`` with
+``rvad_context_s`` of audio on each side, whose labels are thrown away. Its decisions are
+local (2 s noise-floor segments, +-0.18 s smoothing, runs of voiced frames), so the labels
+match the whole-file ones: 0 of 120 000 frames differed on a 20-minute recording of speech
+with pauses (scripts/vad_memory.py), while the peak RSS fell from 2.8 GB to 0.64 GB (traced
+numpy memory 2589 -> 423 MiB) at 1.3 times the time (the context is labelled twice).
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ class VadConfig:
     vad_threshold: float = non_negative(default=0.4)  # rVAD decision threshold on the SNR-weighted energy
     frame_shift_s: float = positive(default=0.01)  # 10 ms frames (rVAD default)
     frame_length_s: float = positive(default=0.025)  # 25 ms windows (rVAD default)
+    rvad_block_s: float = non_negative(default=120.0)  # longer inputs run through rVAD in blocks (memory; 0 = never)
+    rvad_context_s: float = non_negative(default=30.0)  # audio on each side of a block, seen but not labelled
     # energy detector (method=energy) and edge trimming
     energy_threshold_db: float = non_negative(default=40.0)  # frames this far below the loudest frame are silence
     energy_floor_db: float = -70.0       # and frames below this level (dBFS RMS) always are
@@ -70,7 +81,11 @@ def trim_edges(wav: np.ndarray, sr: int, threshold_db: float = 40.0, margin_s: f
 
 
 def rvad_labels(wav: np.ndarray, sr: int, cfg: VadConfig) -> tuple[np.ndarray, int]:
-    """rVAD speech/non-speech label per frame (the ``rVADfast`` package), and the frame hop in samples."""
+    """rVAD speech/non-speech label per frame (the ``rVADfast`` package), and the frame hop in samples.
+
+    Inputs longer than ``rvad_block_s`` plus twice ``rvad_context_s`` are labelled block by
+    block, each seen with its context (module docstring: the memory, and why the labels match).
+    """
     from rVADfast import rVADfast  # imported here: only the rvad method needs it
 
     shift = int(np.floor(sr * cfg.frame_shift_s))
@@ -78,10 +93,27 @@ def rvad_labels(wav: np.ndarray, sr: int, cfg: VadConfig) -> tuple[np.ndarray, i
         return np.zeros(0, bool), shift
     vad = rVADfast(window_duration=cfg.frame_length_s, shift_duration=cfg.frame_shift_s,
                    vad_threshold=cfg.vad_threshold)
-    with warnings.catch_warnings():  # digital silence makes rVADfast take nanmax of all-NaN blocks
-        warnings.simplefilter("ignore", RuntimeWarning)
-        labels, _ = vad(wav.astype(np.float64), sr)
-    return np.asarray(labels).astype(bool).ravel(), shift
+
+    def labels_of(x: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():  # digital silence makes rVADfast take nanmax of all-NaN blocks
+            warnings.simplefilter("ignore", RuntimeWarning)
+            labels, _ = vad(x.astype(np.float64), sr)
+        return np.asarray(labels).astype(bool).ravel()
+
+    # rVADfast estimates the noise floor per 200 frames from the start of its input: blocks and
+    # context are whole numbers of those segments, so each block sees the segments the whole file would
+    segment = 200 * shift
+    block = round(cfg.rvad_block_s * sr / segment) * segment
+    context = round(cfg.rvad_context_s * sr / segment) * segment
+    if block <= 0 or len(wav) <= block + 2 * context:
+        return labels_of(wav), shift
+    parts = []
+    for start in range(0, len(wav), block):
+        a, b = max(0, start - context), min(len(wav), start + block + context)
+        labels = labels_of(wav[a:b])
+        first = (start - a) // shift
+        parts.append(labels[first:] if start + block >= len(wav) else labels[first:first + block // shift])
+    return np.concatenate(parts), shift
 
 
 def _runs(labels: np.ndarray) -> list[tuple[int, int]]:

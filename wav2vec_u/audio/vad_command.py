@@ -1,7 +1,7 @@
 """``w2vu vad``: remove non-speech from the audio of a manifest, writing new audio and manifest.
 
     w2vu vad out/synth/train.tsv out/vad                 # one manifest
-    w2vu vad out/synth out/vad method=energy             # every *.tsv in the folder
+    w2vu vad out/synth out/vad method=energy             # every manifest in the folder
 
 For each utterance the speech regions are found (rVAD by default, see
 :mod:`wav2vec_u.audio.vad`), leading/trailing non-speech is cut and long inner pauses are
@@ -13,6 +13,12 @@ utterance in ``OUTDIR/<split>.vad.jsonl`` and files without any detected speech 
 phone timings (``<split>.timings.jsonl``) are moved onto the cut audio (a phone whose start or
 end was cut gets ``null``).
 
+Output names follow the one path-safety rule (``wav2vec_u.audio.manifest.output_names``):
+always inside ``OUTDIR``, whatever the manifest lists (``/data/u.flac`` and ``../u.flac``
+included), and distinct (``u.flac`` and ``u.ogg`` become ``u.wav`` and ``u.ogg.wav``). In a
+folder, the manifests are recognised by their format: ``skipped.tsv`` and other tables are not
+splits. A sample count that disagrees with its file is a warning naming the manifest line.
+
 wav2vec-U removes every non-speech frame (fairseq ``remove_silence.py``); set
 ``margin_s=0 max_pause_s=0 keep_pause_s=0`` to do the same.
 """
@@ -22,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,22 +48,29 @@ class VadCommandConfig:
     workers: int = at_least(1, default=2)
 
 
-def _process(job: tuple[str, str, str, dict]) -> dict[str, Any]:
-    from wav2vec_u.audio.io import SAMPLE_RATE, AudioError, load_16k, write_wav
+def _process(job: tuple[str, str, str, int, str, dict]) -> dict[str, Any]:
+    """VAD one file. Runs in a worker process, which has no log handlers: warnings come back in
+    the result (``problems``) and the parent logs them."""
+    from wav2vec_u.audio.io import SAMPLE_RATE, AudioError, write_wav
+    from wav2vec_u.audio.manifest import load_listed
     from wav2vec_u.audio.vad import VadConfig, remove_silence
 
-    src, dst, rel, cfg = job
+    src, dst, rel, num_samples, where, cfg = job
+    problems: list[str] = []
     try:
-        wav = load_16k(src)
+        wav = load_listed(src, num_samples, where, problems)
     except (AudioError, FileNotFoundError) as exc:
-        return {"rel": rel, "ok": False, "reason": "unreadable", "detail": str(exc)}
+        detail = " ".join(str(exc).split())  # one field of skipped.tsv: no tabs or line breaks
+        return {"rel": rel, "ok": False, "reason": "unreadable", "detail": detail, "problems": problems}
     out, kept = remove_silence(wav, SAMPLE_RATE, VadConfig(**cfg["vad"]))
     if len(out) < cfg["min_seconds"] * SAMPLE_RATE:
         reason = "no_speech" if not kept else "too_short"
-        return {"rel": rel, "ok": False, "reason": reason, "detail": f"{len(out) / SAMPLE_RATE:.3f} s of speech"}
+        return {"rel": rel, "ok": False, "reason": reason, "detail": f"{len(out) / SAMPLE_RATE:.3f} s of speech",
+                "problems": problems}
     write_wav(dst, out, SAMPLE_RATE)
     return {"rel": rel, "ok": True, "num_samples": int(len(out)), "in_samples": int(len(wav)),
-            "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept], "kept_samples": kept}
+            "kept": [[round(a / SAMPLE_RATE, 3), round(b / SAMPLE_RATE, 3)] for a, b in kept], "kept_samples": kept,
+            "problems": problems}
 
 
 def map_time(t: float, kept: list[tuple[int, int]], sr: int = SAMPLE_RATE) -> float | None:
@@ -87,12 +99,13 @@ def shift_timings(record: dict[str, Any], kept: list[tuple[int, int]], path: str
 
 
 def output_names(rels: list[str]) -> list[str]:
-    """WAV names under ``audio/<split>/``: the relative paths without their shared leading folders
-    (``audio/train/u1.flac`` -> ``u1.wav``), so the output does not nest ``audio/train`` twice."""
-    parents = [Path(r).parent for r in rels]
-    common = Path(os.path.commonpath([str(p) for p in parents])) if all(str(p) != "." for p in parents) else Path(".")
-    return [str(Path(r).relative_to(common).with_suffix(".wav")) if str(common) != "." else str(Path(r).with_suffix(".wav"))
-            for r in rels]
+    """WAV names under ``audio/<split>/``: the path-safety rule of
+    :func:`wav2vec_u.audio.manifest.output_names` (inside OUTDIR, distinct), without the folders
+    every entry shares (``audio/train/u1.flac`` -> ``u1.wav``), so the output does not nest
+    ``audio/train`` twice."""
+    from wav2vec_u.audio.manifest import output_names as safe_names
+
+    return safe_names(rels, ".wav", strip_common=True)
 
 
 def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig | None = None,
@@ -101,7 +114,7 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
     from tqdm import tqdm
 
     from wav2vec_u.audio.io import SAMPLE_RATE
-    from wav2vec_u.audio.manifest import read_manifest, write_manifest
+    from wav2vec_u.audio.manifest import entry_lines, path_inside, read_manifest, write_manifest
     from wav2vec_u.config import to_dict
     from wav2vec_u.io import atomic_write_text
 
@@ -114,7 +127,8 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
     audio_root = (outdir / "audio" / split).resolve()
     out_names = output_names([rel for rel, _ in entries])
     plain_cfg = to_dict(cfg)
-    jobs = [(str(root / rel), str(audio_root / name), rel, plain_cfg) for (rel, _), name in zip(entries, out_names)]
+    jobs = [(str(root / rel), str(path_inside(audio_root, name)), rel, n, f"{manifest}, line {line}", plain_cfg)
+            for (rel, n), name, line in zip(entries, out_names, entry_lines(manifest))]
     if cfg.workers > 1 and len(jobs) > 1:
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(min(cfg.workers, len(jobs))) as pool:
@@ -123,9 +137,12 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
     else:
         results = [_process(j) for j in tqdm(jobs, desc=f"vad {split}", unit="utt", disable=not progress)]
 
+    for r in results:
+        for problem in r["problems"]:
+            log.warning("%s", problem)
     kept_idx = [i for i, r in enumerate(results) if r["ok"]]
     if not kept_idx:
-        raise ValueError(f"{manifest}: no speech found in any file (VAD settings: {plain_cfg['vad']})")
+        raise ValueError(no_file_kept(manifest, results, plain_cfg["vad"]))
     write_manifest(outdir / f"{split}.tsv", audio_root, [(out_names[i], results[i]["num_samples"]) for i in kept_idx])
     atomic_write_text(outdir / f"{split}.vad.jsonl", "".join(
         json.dumps({"path": out_names[i], "source": entries[i][0], "in_seconds": results[i]["in_samples"] / SAMPLE_RATE,
@@ -160,22 +177,38 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
             "seconds_in": round(total_in, 2), "seconds_out": round(total_out, 2), "labels_copied": copied}
 
 
+def no_file_kept(manifest: Path, results: list[dict[str, Any]], vad_cfg: dict) -> str:
+    """The error when every file of a manifest was skipped: which files, and why."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["reason"]] = counts.get(r["reason"], 0) + 1
+    shown = "; ".join(f"{r['rel']}: {r['reason']} ({r['detail']})" for r in results[:5])
+    more = f"; and {len(results) - 5} more" if len(results) > 5 else ""
+    hint = f" (VAD settings: {vad_cfg})" if counts.keys() & {"no_speech", "too_short"} else ""
+    return (f"{manifest}: no file kept, all {len(results)} skipped "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}): {shown}{more}{hint}")
+
+
 def _manifests(path: Path) -> list[Path]:
+    """The manifests to VAD, checked before anything is written: a folder's manifests by format
+    (``skipped.tsv`` and stray tables are not splits), or one given file, which must be one."""
+    from wav2vec_u.audio.manifest import require_manifest, scan_manifests
+
     if path.is_dir():
-        found = sorted(path.glob("*.tsv"))
-        manifests = [p for p in found if p.name != "skipped.tsv"]
+        manifests = scan_manifests(path)
         if not manifests:
-            raise FileNotFoundError(f"no manifest (*.tsv) in {path}")
-        return manifests
+            raise FileNotFoundError(f"no manifest in {path} (a .tsv whose first line is the audio root folder, "
+                                    "then path<TAB>num_samples lines; write one with `w2vu manifest`)")
+        return [require_manifest(m) for m in manifests]
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    return [path]
+    return [require_manifest(path)]
 
 
 def add_arguments(parser) -> None:
     from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments
 
-    parser.add_argument("manifest", type=Path, help="a manifest (train.tsv) or a folder: every *.tsv in it")
+    parser.add_argument("manifest", type=Path, help="a manifest (train.tsv) or a folder: every manifest in it")
     parser.add_argument("outdir", type=Path, help="output folder: <split>.tsv, audio/<split>/, <split>.vad.jsonl")
     add_stage_arguments(parser)
     add_config_arguments(parser)
