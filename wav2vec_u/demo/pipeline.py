@@ -1,24 +1,13 @@
-"""The demo's chain: each stage calls the same function as its ``w2vu`` command, cached by fingerprint.
+"""The demo's chain: each stage calls the function its ``w2vu`` command calls, cached by fingerprint.
 
-From the shipped sentences of one language, the demo synthesises speech with espeak-ng,
-phonemises a disjoint set of sentences as the unpaired text, extracts frame features, builds
-segments, trains the generator *without transcripts*, picks the checkpoint *without labels*
-(the phone-LM metric), decodes the held-out audio and only then scores it against the
-reference phones it had held back. The results table puts that PER next to two chance
-baselines and a supervised upper bound on the same features::
+    results = run_demo(load_demo_config(path, overrides), Path("runs/demo-en"))
+    results = report_run_dir(cfg, Path("runs/recipe-en"))   # the table for a folder the commands wrote
 
-    w2vu demo                          # English, runs/demo-en, ~15 min on 2 CPU cores
-    w2vu demo --lang es                # the second shipped language
-    w2vu demo --quick                  # tiny sizes, < 2 min (CI)
-    w2vu demo train.optim.lr_g=1e-3    # any config key; only what depends on it reruns
-
-Every stage writes into its own folder of the run directory and records a fingerprint of its
-options and of its upstream stages' fingerprints (``wav2vec_u.stage``): a rerun with nothing
-changed only reprints the table, and a changed option recomputes that stage and everything
-downstream of it, nothing upstream.
-
-Outputs in ``--out`` (default ``runs/demo-<lang>``, ``runs/demo-<lang>-quick`` with --quick):
-``results.json``, ``results.md``, ``plots/*.png``, ``config.yaml`` and one folder per stage.
+A stage's fingerprint covers its options and its upstream stages' fingerprints, so a changed
+option recomputes that stage and what depends on it, nothing upstream. :func:`report` computes
+the baselines and scores every system against the held-back references only after every
+label-free choice is made. ``w2vu demo`` (:mod:`wav2vec_u.demo.demo_command`) and ``w2vu
+report`` parse their arguments and call these.
 """
 
 from __future__ import annotations
