@@ -67,8 +67,9 @@ def find_kenlm_binary(name: str) -> Path:
     raise KenLMNotFound(
         f"KenLM's {name} not found (looked in $KENLM_BIN, {CACHE_BIN}, {USER_BIN}, PATH). KenLM's wheel has no "
         "lmplz/build_binary: in a source checkout run scripts/setup.sh (or `bash scripts/build_kenlm.sh`); for an "
-        "installed package, build them from KenLM's source (cmake, Boost) into a folder and set KENLM_BIN to it, "
-        "or put them on PATH")
+        "installed package, build them once from a checkout with `KENLM_PREFIX=~/.cache/wav2vec-u/kenlm bash "
+        "scripts/build_kenlm.sh` (found there automatically), or set KENLM_BIN to a folder that has them, or put them "
+        "on PATH")
 
 
 def kenlm_version() -> str:
