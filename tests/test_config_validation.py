@@ -7,7 +7,7 @@ import pytest
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.audio.segments import SegmentsConfig
-from wav2vec_u.audio.vad_command import VadCommandConfig
+from wav2vec_u.audio.vad_corpus import VadCommandConfig
 from wav2vec_u.config import ConfigError, at_least, from_dict, in_range, load_config, non_negative, positive
 from wav2vec_u.train.config import GanConfig
 

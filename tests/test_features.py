@@ -118,7 +118,7 @@ def test_shipped_feature_configs_load():
     from pathlib import Path
 
     from wav2vec_u.audio.extract import ExtractConfig
-    from wav2vec_u.audio.prepare_command import PrepareAudioConfig
+    from wav2vec_u.audio.prepare import PrepareAudioConfig
     from wav2vec_u.config import load_config
     from wav2vec_u.audio.segments import SegmentsConfig
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from wav2vec_u.audio.manifest import read_manifest
-from wav2vec_u.audio.manifest_command import ManifestConfig, make_manifest
+from wav2vec_u.audio.collect import ManifestConfig, make_manifest
 
 
 def tone(seconds: float, sr: int, channels: int = 1, amp: float = 0.3) -> np.ndarray:

@@ -88,7 +88,7 @@ def test_write_alignments(tmp_path):
 
 def test_score_files_with_empty_lines_and_mismatch(tmp_path):
     from wav2vec_u.decode.decode import read_token_lines
-    from wav2vec_u.decode.score_command import score_files
+    from wav2vec_u.metrics import score_files
 
     hyp, ref = tmp_path / "hyp.phn", tmp_path / "ref.phn"
     hyp.write_text("a <SIL> b\n\n")   # second hypothesis empty

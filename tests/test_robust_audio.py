@@ -177,7 +177,7 @@ def _ks(seg: Path) -> set[int]:
 
 def test_killed_segments_rerun_is_never_mixed(tmp_path, monkeypatch):
     import wav2vec_u.audio.features_io as fio
-    from wav2vec_u.audio.segments_command import segments_stage
+    from wav2vec_u.audio.segments import segments_stage
 
     frames, seg = _frames_dir(tmp_path), tmp_path / "seg"
     assert segments_stage(frames, seg, _seg_cfg(6))
@@ -208,7 +208,7 @@ def test_killed_segments_rerun_is_never_mixed(tmp_path, monkeypatch):
 def test_kill_while_moving_outputs_in_makes_the_folder_untrusted(tmp_path, monkeypatch):
     import wav2vec_u.io as wio
     from wav2vec_u.audio.features_io import load_features
-    from wav2vec_u.audio.segments_command import segments_stage
+    from wav2vec_u.audio.segments import segments_stage
 
     frames, seg = _frames_dir(tmp_path), tmp_path / "seg"
     assert segments_stage(frames, seg, _seg_cfg(6))
@@ -246,7 +246,7 @@ def test_vad_error_names_the_unreadable_file_and_why(tmp_path, capsys):
 
 def test_truncated_and_clipped_audio_warn(tmp_path, caplog):
     from wav2vec_u.audio.io import read_audio
-    from wav2vec_u.audio.manifest_command import ManifestConfig, make_manifest
+    from wav2vec_u.audio.collect import ManifestConfig, make_manifest
 
     src = tmp_path / "src"
     src.mkdir()
@@ -288,7 +288,7 @@ def test_names_with_tabs_or_newlines_never_break_a_manifest(tmp_path):
     with pytest.raises(ValueError, match=r"train\.tsv.*'a\\tb\.wav'.*rename"):
         write_manifest(tmp_path / "train.tsv", tmp_path, [("ok.wav", 1), ("a\tb.wav", 1)])
     assert not (tmp_path / "train.tsv").exists()
-    from wav2vec_u.audio.manifest_command import ManifestConfig, make_manifest
+    from wav2vec_u.audio.collect import ManifestConfig, make_manifest
 
     src = tmp_path / "src"
     src.mkdir()

@@ -72,7 +72,7 @@ def test_energy_method_on_clean_speech_and_silence():
 
 
 def test_map_time_through_cuts():
-    from wav2vec_u.audio.vad_command import map_time
+    from wav2vec_u.audio.vad_corpus import map_time
 
     kept = [(SR, 2 * SR), (3 * SR, 4 * SR)]  # 1-2 s and 3-4 s kept
     assert map_time(1.5, kept) == 0.5 and map_time(3.25, kept) == 1.25
@@ -125,7 +125,7 @@ def test_vad_command(tmp_path, capsys):
         assert abs(rec["timings"][1][1] - rec["timings"][1][0] - 0.1) < 1e-3
     rec = json.loads((out / "train.vad.jsonl").read_text().splitlines()[0])
     assert rec["source"] == "audio/u0.flac" and rec["kept"]
-    from wav2vec_u.audio.vad_command import output_names
+    from wav2vec_u.audio.vad_corpus import output_names
 
     assert output_names(["a/x/1.flac", "a/y/2.wav"]) == ["x/1.wav", "y/2.wav"]
     assert output_names(["1.flac", "a/2.wav"]) == ["1.wav", "a/2.wav"]

@@ -199,3 +199,27 @@ def write_alignments(path: str | Path, stats: ErrorStats, ids: Sequence[str | in
     parts = [f"# {stats.summary(name)}\n"]
     parts += [format_alignment(a, i) + "\n" for a, i in zip(stats.alignments, ids)]
     return atomic_write_text(path, "".join(parts))
+
+
+def score_files(hyp: str | Path, ref: str | Path, *, words: bool = False, align: str | Path | None = None,
+                json_out: str | Path | None = None) -> dict:
+    """PER (or WER with ``words``) of a hypothesis file against a reference file, line by line."""
+    from wav2vec_u.io import write_json  # noqa: PLC0415
+    from wav2vec_u.tokens import read_token_lines  # noqa: PLC0415
+
+    hyp, ref = Path(hyp), Path(ref)
+    h_lines, r_lines = read_token_lines(hyp), read_token_lines(ref)
+    if len(h_lines) != len(r_lines):
+        raise ValueError(f"{hyp} has {len(h_lines)} lines but {ref} has {len(r_lines)}: "
+                         "they must list the same utterances in the same order")
+    hyps = [normalize_tokens(x, lower=words) for x in h_lines]
+    refs = [normalize_tokens(x, lower=words) for x in r_lines]
+    stats = error_rate(refs, hyps)
+    name = "WER" if words else "PER"
+    if align:
+        write_alignments(align, stats, name=name)
+    out = {"metric": name, "hyp": str(hyp), "ref": str(ref), **stats.to_dict()}
+    if json_out:
+        write_json(json_out, out)
+    out["summary"] = stats.summary(name)
+    return out

@@ -282,3 +282,27 @@ def split_audio(folder: str | Path, split: str) -> ManifestAudio:
                                 f"reads the audio; give a feature folder made by `w2vu extract` (it keeps "
                                 f"{split}.tsv) or a corpus folder with {split}.tsv")
     return ManifestAudio(manifest)
+
+
+def split_manifests(path: Path, splits: list[str] | None) -> dict[str, Path]:
+    """{split: manifest} from a manifest file or a folder of them, each checked (it is a manifest
+    and lists audio; else an error naming the file and line) before anything is written."""
+    from wav2vec_u.audio.manifest import require_manifest, scan_manifests
+
+    if path.is_file():
+        if splits and (len(splits) != 1 or splits[0] != path.stem):
+            raise ValueError(f"--splits applies to a folder of manifests; {path} is one manifest (split '{path.stem}')")
+        return {path.stem: require_manifest(path)}
+    if not path.is_dir():
+        raise FileNotFoundError(f"manifest or folder not found: {path}")
+    if splits:  # named splits: each must be a manifest, a stray table is an error, not a warning
+        missing = [s for s in splits if not (path / f"{s}.tsv").is_file()]
+        if missing:
+            found = [p.stem for p in scan_manifests(path)]
+            raise FileNotFoundError(f"no {missing[0]}.tsv in {path} (manifests found: {', '.join(found) or 'none'})")
+        return {s: require_manifest(path / f"{s}.tsv") for s in splits}
+    found = {p.stem: require_manifest(p) for p in scan_manifests(path)}
+    if not found:
+        raise FileNotFoundError(f"no manifest in {path} (a .tsv whose first line is the audio root folder, then "
+                                "path<TAB>num_samples lines; write one with `w2vu manifest`)")
+    return found

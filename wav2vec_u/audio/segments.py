@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from wav2vec_u.config import at_least, in_range, non_negative
+from wav2vec_u.config import at_least, in_range, non_negative, to_dict
 from wav2vec_u.tokens import offsets_of
 
 log = logging.getLogger(__name__)
@@ -369,3 +369,32 @@ def _read_meta(directory: Path) -> dict | None:
         return read_json(f) if f.is_file() else None
     except ValueError:
         return None
+
+
+def segments_stage(frames_dir: Path, outdir: Path, cfg, pretrained: Path | None = None, extra_meta: dict | None = None) -> bool:
+    """Run :func:`make_segments` unless its recorded options and inputs match; True if it ran."""
+    from wav2vec_u.audio.features_io import splits_in
+    from wav2vec_u.stage import fingerprint, run_stage
+
+    splits = list(cfg.splits) or splits_in(frames_dir)
+    if not splits:
+        raise FileNotFoundError(f"no {{split}}.npy + {{split}}.lengths in {frames_dir}")
+    inputs = []
+    npy_stats = {}
+    for s in splits:
+        inputs.append(frames_dir / f"{s}.lengths")
+        rec = frames_dir / f"{s}.extract.json"  # our extraction fingerprint covers the frames' content
+        if rec.is_file():
+            inputs.append(rec)
+        st = (frames_dir / f"{s}.npy").stat()
+        npy_stats[s] = [st.st_size, st.st_mtime_ns]  # files from elsewhere: size and time stand in for a hash
+    if pretrained is not None:
+        inputs += [p for p in sorted(Path(pretrained).glob("*.npy")) if p.stem in ("pca_A", "pca_b", "centroids")]
+    fp = fingerprint({"segments": to_dict(cfg), "splits": splits, "npy": npy_stats,
+                      "pretrained": str(pretrained) if pretrained else None}, inputs)
+    outputs = [f"{s}{x}" for s in splits for x in (".npy", ".lengths")] + ["meta.json"]
+    ran, _ = run_stage(outdir, fp, outputs,
+                       lambda: make_segments(frames_dir, outdir, cfg, pretrained=pretrained, extra_meta=extra_meta))
+    if not ran:
+        log.info("segments in %s are up to date, nothing to do", outdir)
+    return ran

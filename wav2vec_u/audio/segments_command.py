@@ -15,7 +15,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from wav2vec_u.config import add_config_arguments, config_from_args, to_dict
+from wav2vec_u.audio.segments import segments_stage
+from wav2vec_u.config import add_config_arguments, config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -25,36 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="segment feature folder to write")
     parser.add_argument("--pretrained", type=Path, help="reuse pca_A/pca_b/centroids.npy from an earlier segments folder")
     add_config_arguments(parser)
-
-
-def segments_stage(frames_dir: Path, outdir: Path, cfg, pretrained: Path | None = None, extra_meta: dict | None = None) -> bool:
-    """Run :func:`make_segments` unless its recorded options and inputs match; True if it ran."""
-    from wav2vec_u.audio.features_io import splits_in
-    from wav2vec_u.audio.segments import make_segments
-    from wav2vec_u.stage import fingerprint, run_stage
-
-    splits = list(cfg.splits) or splits_in(frames_dir)
-    if not splits:
-        raise FileNotFoundError(f"no {{split}}.npy + {{split}}.lengths in {frames_dir}")
-    inputs = []
-    npy_stats = {}
-    for s in splits:
-        inputs.append(frames_dir / f"{s}.lengths")
-        rec = frames_dir / f"{s}.extract.json"  # our extraction fingerprint covers the frames' content
-        if rec.is_file():
-            inputs.append(rec)
-        st = (frames_dir / f"{s}.npy").stat()
-        npy_stats[s] = [st.st_size, st.st_mtime_ns]  # files from elsewhere: size and time stand in for a hash
-    if pretrained is not None:
-        inputs += [p for p in sorted(Path(pretrained).glob("*.npy")) if p.stem in ("pca_A", "pca_b", "centroids")]
-    fp = fingerprint({"segments": to_dict(cfg), "splits": splits, "npy": npy_stats,
-                      "pretrained": str(pretrained) if pretrained else None}, inputs)
-    outputs = [f"{s}{x}" for s in splits for x in (".npy", ".lengths")] + ["meta.json"]
-    ran, _ = run_stage(outdir, fp, outputs,
-                       lambda: make_segments(frames_dir, outdir, cfg, pretrained=pretrained, extra_meta=extra_meta))
-    if not ran:
-        log.info("segments in %s are up to date, nothing to do", outdir)
-    return ran
 
 
 def run(args: argparse.Namespace) -> int:

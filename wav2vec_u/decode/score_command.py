@@ -14,35 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
-from wav2vec_u.io import write_json
+from wav2vec_u.metrics import score_files
 
-
-def read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"missing file: {path}")
-    text = path.read_text(encoding="utf-8")
-    return text[:-1].split("\n") if text.endswith("\n") else (text.split("\n") if text else [])
-
-
-def score_files(hyp: str | Path, ref: str | Path, *, words: bool = False, align: str | Path | None = None,
-                json_out: str | Path | None = None) -> dict:
-    hyp, ref = Path(hyp), Path(ref)
-    h_lines, r_lines = read_lines(hyp), read_lines(ref)
-    if len(h_lines) != len(r_lines):
-        raise ValueError(f"{hyp} has {len(h_lines)} lines but {ref} has {len(r_lines)}: "
-                         "they must list the same utterances in the same order")
-    hyps = [normalize_tokens(x.split(), lower=words) for x in h_lines]
-    refs = [normalize_tokens(x.split(), lower=words) for x in r_lines]
-    stats = error_rate(refs, hyps)
-    name = "WER" if words else "PER"
-    if align:
-        write_alignments(align, stats, name=name)
-    out = {"metric": name, "hyp": str(hyp), "ref": str(ref), **stats.to_dict()}
-    if json_out:
-        write_json(json_out, out)
-    out["summary"] = stats.summary(name)
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
