@@ -177,6 +177,7 @@ def _ks(seg: Path) -> set[int]:
 
 def test_killed_segments_rerun_is_never_mixed(tmp_path, monkeypatch):
     import wav2vec_u.audio.features_io as fio
+    import wav2vec_u.audio.segments as segments_module
     from wav2vec_u.audio.segments import segments_stage
 
     frames, seg = _frames_dir(tmp_path), tmp_path / "seg"
@@ -189,10 +190,10 @@ def test_killed_segments_rerun_is_never_mixed(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_save(directory, split, *a, **kw)
 
-    monkeypatch.setattr(fio, "save_features", killed_after_train)
+    monkeypatch.setattr(segments_module, "save_features", killed_after_train)  # where make_segments looks it up
     with pytest.raises(KeyboardInterrupt):
         segments_stage(frames, seg, _seg_cfg(3))
-    monkeypatch.setattr(fio, "save_features", real_save)
+    monkeypatch.setattr(segments_module, "save_features", real_save)
     # nothing of the killed run is visible: the old outputs are whole, and no longer vouched for
     assert {k: v for k, v in hashes(seg).items() if k != ".stage.json"} == \
         {k: v for k, v in old.items() if k != ".stage.json"} and _ks(seg) == {6}

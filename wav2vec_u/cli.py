@@ -16,6 +16,7 @@ import logging
 import sys
 
 from wav2vec_u.config import ConfigError
+from wav2vec_u.tracking import setup_logging
 
 # name -> (module, one-line help). Order is the order of a recipe.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,7 +53,6 @@ def build_parser(commands: dict[str, tuple[str, str]] | None = None) -> tuple[ar
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wav2vec_u.tracking import setup_logging
 
     if argv is not None:
         sys.argv = ["w2vu", *argv]

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
+from wav2vec_u.io import atomic_write_text
 
 T = TypeVar("T")
 
@@ -468,7 +469,6 @@ def dump_config(cfg: Any) -> str:
 
 def save_config(cfg: Any, path: str | Path) -> Path:
     """Write the resolved config as YAML, atomically."""
-    from wav2vec_u.io import atomic_write_text
 
     return atomic_write_text(path, dump_config(cfg))
 

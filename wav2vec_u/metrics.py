@@ -36,6 +36,8 @@ from typing import Iterable, Sequence
 
 from wav2vec_u.io import atomic_write_text
 from wav2vec_u.tokens import SPECIAL_TOKENS
+from wav2vec_u.io import write_json
+from wav2vec_u.tokens import read_token_lines
 
 
 
@@ -204,8 +206,6 @@ def write_alignments(path: str | Path, stats: ErrorStats, ids: Sequence[str | in
 def score_files(hyp: str | Path, ref: str | Path, *, words: bool = False, align: str | Path | None = None,
                 json_out: str | Path | None = None) -> dict:
     """PER (or WER with ``words``) of a hypothesis file against a reference file, line by line."""
-    from wav2vec_u.io import write_json  # noqa: PLC0415
-    from wav2vec_u.tokens import read_token_lines  # noqa: PLC0415
 
     hyp, ref = Path(hyp), Path(ref)
     h_lines, r_lines = read_token_lines(hyp), read_token_lines(ref)

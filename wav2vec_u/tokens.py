@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from wav2vec_u.io import atomic_write_text
 
 # paper Sec. 4: the silence token between words and at both ends of every sentence
 SIL = "<SIL>"
@@ -55,7 +56,6 @@ def format_token_lines(rows: Iterable[Sequence[str]]) -> str:
 
 def write_token_lines(path: str | Path, rows: Iterable[Sequence[str]]) -> Path:
     """One line of space-separated tokens per utterance, written atomically."""
-    from wav2vec_u.io import atomic_write_text  # noqa: PLC0415 - io imports nothing of ours
 
     return atomic_write_text(path, format_token_lines(rows))
 

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 
 from wav2vec_u.config import in_range, non_negative
+from wav2vec_u.audio.manifest import name_problem, output_names, path_inside, write_manifest
+from wav2vec_u.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,6 @@ def check_file(path: Path, rel: str, cfg: ManifestConfig) -> tuple[FileCheck, np
     import soundfile as sf
 
     from wav2vec_u.audio.io import audio_problems
-    from wav2vec_u.audio.manifest import name_problem
 
     why = name_problem(rel)
     if why is not None:
@@ -105,8 +106,6 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
     from tqdm import tqdm
 
     from wav2vec_u.audio.io import SAMPLE_RATE, resample, write_wav
-    from wav2vec_u.audio.manifest import output_names, path_inside, write_manifest
-    from wav2vec_u.io import atomic_write_text
 
     cfg = cfg or ManifestConfig()
     src, outdir = Path(src).resolve(), Path(outdir).resolve()
@@ -172,7 +171,6 @@ def make_manifest(src: str | Path, outdir: str | Path, cfg: ManifestConfig | Non
 def _field(text: str) -> str:
     """``text`` as one field of a tab-separated UTF-8 line: a name that cannot be one is written
     as Python's ``ascii()`` spells it (``a\\tb.wav``)."""
-    from wav2vec_u.audio.manifest import name_problem
 
     return ascii(text)[1:-1] if name_problem(text) else text
 

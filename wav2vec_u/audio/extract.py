@@ -42,6 +42,7 @@ from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.audio.manifest import entry_lines, load_listed, read_manifest
 from wav2vec_u.config import at_least, positive, to_dict
 from wav2vec_u.io import atomic_path, read_json, remove_stale_temporaries, sha256_file, sha256_json, write_json
+from wav2vec_u.tracking import provenance
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,6 @@ def _cleanup_parts_root(outdir: Path) -> None:
 
 def write_frames_meta(outdir: Path, describe: dict, cfg: ExtractConfig) -> None:
     """``meta.json`` for a frame feature folder: the extractor, config and every split's record."""
-    from wav2vec_u.tracking import provenance
 
     splits = {}
     for rec in sorted(outdir.glob("*.extract.json")):

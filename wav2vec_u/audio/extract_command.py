@@ -23,6 +23,7 @@ from pathlib import Path
 
 from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args
 from wav2vec_u.audio.manifest import split_manifests
+from wav2vec_u.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ def shortcut_overrides(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from wav2vec_u.audio.extract import ExtractConfig, ExtractionJob, merge_split, parse_shard
     from wav2vec_u.audio.features import build_extractor
-    from wav2vec_u.tracking import Tracker
 
     args.overrides = shortcut_overrides(args) + list(args.overrides)
     cfg = config_from_args(ExtractConfig, args)

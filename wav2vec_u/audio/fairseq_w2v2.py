@@ -45,6 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from wav2vec_u.batching import pad_batch
+from wav2vec_u.batching import torch_dtype
+from wav2vec_u.io import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +429,6 @@ class FairseqExtractor:
 
     def __init__(self, path: str | Path, layer: int | None = 14, device: str = "cpu", dtype: str = "float32",
                  normalize: bool | None = None):
-        from wav2vec_u.batching import torch_dtype
 
         self.path = Path(path).expanduser()
         self.name = f"fairseq:{path}"
@@ -474,7 +475,6 @@ class FairseqExtractor:
         return self.extract_batch([wav])[0]
 
     def describe(self) -> dict:
-        from wav2vec_u.io import sha256_file
 
         if self._sha is None:
             self._sha = sha256_file(self.path)

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 
 from wav2vec_u.batching import pad_batch
+from wav2vec_u.batching import torch_dtype
+from wav2vec_u.io import sha256_file, sha256_json
 
 
 def _zero_mean_unit_var(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +59,6 @@ def _set_encoder_layers(model: torch.nn.Module, layers: torch.nn.ModuleList) -> 
 
 def weights_sha256(folder: Path | None) -> str | None:
     """sha256 over the weight files of a model folder (name-sorted), None without a folder."""
-    from wav2vec_u.io import sha256_file, sha256_json  # noqa: PLC0415
 
     if folder is None:
         return None
@@ -77,7 +78,6 @@ class HFExtractor:
             transformers.utils.logging.disable_progress_bar()
         except ImportError:
             raise ValueError("hf:<model> extractors need transformers: pip install 'wav2vec-u[transformers]'") from None
-        from wav2vec_u.batching import torch_dtype
 
         self.source = name_or_path
         self.name = f"hf:{name_or_path}"

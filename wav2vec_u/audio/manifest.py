@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from wav2vec_u.io import atomic_write_text
+from wav2vec_u.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,6 @@ class ManifestAudio(Sequence):
 def split_manifest(folder: str | Path, split: str) -> Path | None:
     """The manifest of ``split`` for a feature or corpus folder: ``{split}.tsv`` in it, else the
     manifest its ``meta.json`` records for the split (``w2vu extract``), else None."""
-    from wav2vec_u.io import read_json
 
     folder = Path(folder)
     if (folder / f"{split}.tsv").is_file():

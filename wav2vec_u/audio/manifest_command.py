@@ -30,11 +30,14 @@ from pathlib import Path
 
 
 from wav2vec_u.audio.collect import ManifestConfig, make_manifest, source_listing
+from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args, save_config, to_dict
+from wav2vec_u.io import write_json
+from wav2vec_u.stage import fingerprint, run_stage
+from wav2vec_u.tracking import Tracker, provenance
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments
 
     parser.add_argument("src", type=Path, help="folder of audio files (searched recursively)")
     parser.add_argument("outdir", type=Path, help="output folder: train.tsv [valid.tsv], skipped.tsv, audio/")
@@ -44,10 +47,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from wav2vec_u.config import config_from_args, save_config, to_dict
-    from wav2vec_u.io import write_json
-    from wav2vec_u.stage import fingerprint, run_stage
-    from wav2vec_u.tracking import Tracker, provenance
 
     cfg = config_from_args(ManifestConfig, args)
     src, outdir = args.src.resolve(), args.outdir.resolve()

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.audio.segments import SegmentsConfig
+from wav2vec_u.audio.extract import ExtractionJob
+from wav2vec_u.audio.features import build_extractor
+from wav2vec_u.audio.manifest import split_manifests
+from wav2vec_u.audio.segments import segments_stage
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +28,6 @@ class PrepareAudioConfig:
 def prepare_audio(corpus: Path, outdir: Path, cfg: PrepareAudioConfig, splits: list[str] | None = None,
                   progress: bool = True) -> dict:
     """Extract + segments with stage caching; returns what each stage did."""
-    from wav2vec_u.audio.extract import ExtractionJob
-    from wav2vec_u.audio.manifest import split_manifests
-    from wav2vec_u.audio.features import build_extractor
-    from wav2vec_u.audio.segments import segments_stage
 
     manifests = split_manifests(corpus, splits)
     frames, segs = outdir / "frames", outdir / "segments"

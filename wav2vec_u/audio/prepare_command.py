@@ -23,6 +23,8 @@ from pathlib import Path
 
 from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args
 from wav2vec_u.audio.prepare import PrepareAudioConfig, prepare_audio
+from wav2vec_u.audio.manifest import split_manifests
+from wav2vec_u.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wav2vec_u.audio.manifest import split_manifests
-    from wav2vec_u.tracking import Tracker
 
     short = []
     for flag, key in (("extractor", "extractor"), ("layer", "layer"), ("device", "device")):

@@ -29,6 +29,10 @@ import numpy as np
 
 from wav2vec_u.config import at_least, in_range, non_negative, to_dict
 from wav2vec_u.tokens import offsets_of
+from wav2vec_u.audio.features_io import copy_split_files, load_features, save_features, save_npy, splits_in
+from wav2vec_u.io import install_outputs, read_json, sha256_file, work_folder, write_json
+from wav2vec_u.stage import fingerprint, run_stage
+from wav2vec_u.tracking import provenance
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +228,6 @@ class SegmentModel:
     spherical: bool = False
 
     def save(self, directory: Path) -> None:
-        from wav2vec_u.audio.features_io import save_npy
 
         if self.pca_a is not None:
             save_npy(directory / "pca_A.npy", self.pca_a)
@@ -307,8 +310,6 @@ def make_segments(in_dir: str | Path, out_dir: str | Path, cfg: SegmentsConfig,
     done (``wav2vec_u.io.install_outputs``): a run killed half-way (say a rerun with a new k after
     train was written) leaves the previous complete outputs as they were, never train at one k
     and valid at another."""
-    from wav2vec_u.audio.features_io import load_features, splits_in
-    from wav2vec_u.io import install_outputs, work_folder
 
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     splits = list(cfg.splits) or splits_in(in_dir)
@@ -335,10 +336,6 @@ def make_segments(in_dir: str | Path, out_dir: str | Path, cfg: SegmentsConfig,
 
 def _write_segments(in_dir: Path, out_dir: Path, splits: list[str], model: SegmentModel, info: dict,
                     cfg: SegmentsConfig, extra_meta: dict | None) -> dict:
-    from wav2vec_u.audio.features_io import copy_split_files, load_features, save_features
-    from wav2vec_u.config import to_dict
-    from wav2vec_u.io import sha256_file, write_json
-    from wav2vec_u.tracking import provenance
 
     model.save(out_dir)
     stats = {}
@@ -362,7 +359,6 @@ def _write_segments(in_dir: Path, out_dir: Path, splits: list[str], model: Segme
 
 
 def _read_meta(directory: Path) -> dict | None:
-    from wav2vec_u.io import read_json
 
     f = directory / "meta.json"
     try:
@@ -373,8 +369,6 @@ def _read_meta(directory: Path) -> dict | None:
 
 def segments_stage(frames_dir: Path, outdir: Path, cfg, pretrained: Path | None = None, extra_meta: dict | None = None) -> bool:
     """Run :func:`make_segments` unless its recorded options and inputs match; True if it ran."""
-    from wav2vec_u.audio.features_io import splits_in
-    from wav2vec_u.stage import fingerprint, run_stage
 
     splits = list(cfg.splits) or splits_in(frames_dir)
     if not splits:

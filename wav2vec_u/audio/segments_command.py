@@ -17,6 +17,8 @@ from pathlib import Path
 
 from wav2vec_u.audio.segments import segments_stage
 from wav2vec_u.config import add_config_arguments, config_from_args
+from wav2vec_u.audio.features_io import resolve_feature_dir
+from wav2vec_u.audio.segments import SegmentsConfig
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wav2vec_u.audio.features_io import resolve_feature_dir
-    from wav2vec_u.audio.segments import SegmentsConfig
 
     cfg = config_from_args(SegmentsConfig, args)
     frames = resolve_feature_dir(args.features, cfg.splits[0] if cfg.splits else cfg.fit_split, kind="frames")

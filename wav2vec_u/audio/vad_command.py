@@ -29,12 +29,15 @@ import logging
 from pathlib import Path
 
 from wav2vec_u.audio.vad_corpus import LABEL_SUFFIXES, VadCommandConfig, vad_manifest, _manifests
+from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args, save_config, to_dict
+from wav2vec_u.io import atomic_write_text, sha256_file, write_json
+from wav2vec_u.stage import fingerprint, run_stage
+from wav2vec_u.tracking import Tracker, provenance
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments
 
     parser.add_argument("manifest", type=Path, help="a manifest (train.tsv) or a folder: every manifest in it")
     parser.add_argument("outdir", type=Path, help="output folder: <split>.tsv, audio/<split>/, <split>.vad.jsonl")
@@ -44,10 +47,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from wav2vec_u.config import config_from_args, save_config, to_dict
-    from wav2vec_u.io import atomic_write_text, write_json
-    from wav2vec_u.stage import fingerprint, run_stage
-    from wav2vec_u.tracking import Tracker, provenance
 
     cfg = config_from_args(VadCommandConfig, args)
     manifests = _manifests(args.manifest)
@@ -56,7 +55,6 @@ def run(args) -> int:
                                        if m.with_suffix(s).is_file()]
     fp = fingerprint({"config": to_dict(cfg), "version": 1}, inputs=inputs)
     outputs = [m.name for m in manifests] + ["skipped.tsv", "meta.json"]
-    from wav2vec_u.io import sha256_file
 
     def work() -> None:
         save_config(cfg, outdir / "config.yaml")

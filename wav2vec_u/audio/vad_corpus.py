@@ -18,6 +18,11 @@ from typing import Any
 from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.audio.vad import VadConfig
 from wav2vec_u.config import at_least, non_negative
+from wav2vec_u.audio.io import AudioError, write_wav
+from wav2vec_u.audio.manifest import entry_lines, load_listed, output_names as safe_names, path_inside, read_manifest, require_manifest, scan_manifests, write_manifest
+from wav2vec_u.audio.vad import remove_silence
+from wav2vec_u.config import to_dict
+from wav2vec_u.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,6 @@ class VadCommandConfig:
 def _process(job: tuple[str, str, str, int, str, dict]) -> dict[str, Any]:
     """VAD one file. Runs in a worker process, which has no log handlers: warnings come back in
     the result (``problems``) and the parent logs them."""
-    from wav2vec_u.audio.io import SAMPLE_RATE, AudioError, write_wav
-    from wav2vec_u.audio.manifest import load_listed
-    from wav2vec_u.audio.vad import VadConfig, remove_silence
 
     src, dst, rel, num_samples, where, cfg = job
     problems: list[str] = []
@@ -87,7 +89,6 @@ def output_names(rels: list[str]) -> list[str]:
     :func:`wav2vec_u.audio.manifest.output_names` (inside OUTDIR, distinct), without the folders
     every entry shares (``audio/train/u1.flac`` -> ``u1.wav``), so the output does not nest
     ``audio/train`` twice."""
-    from wav2vec_u.audio.manifest import output_names as safe_names
 
     return safe_names(rels, ".wav", strip_common=True)
 
@@ -97,10 +98,6 @@ def vad_manifest(manifest: str | Path, outdir: str | Path, cfg: VadCommandConfig
     """VAD every utterance of ``manifest``; writes OUTDIR/<split>.tsv etc. Returns a summary."""
     from tqdm import tqdm
 
-    from wav2vec_u.audio.io import SAMPLE_RATE
-    from wav2vec_u.audio.manifest import entry_lines, path_inside, read_manifest, write_manifest
-    from wav2vec_u.config import to_dict
-    from wav2vec_u.io import atomic_write_text
 
     cfg = cfg or VadCommandConfig()
     manifest, outdir = Path(manifest), Path(outdir)
@@ -176,7 +173,6 @@ def no_file_kept(manifest: Path, results: list[dict[str, Any]], vad_cfg: dict) -
 def _manifests(path: Path) -> list[Path]:
     """The manifests to VAD, checked before anything is written: a folder's manifests by format
     (``skipped.tsv`` and stray tables are not splits), or one given file, which must be one."""
-    from wav2vec_u.audio.manifest import require_manifest, scan_manifests
 
     if path.is_dir():
         manifests = scan_manifests(path)

@@ -28,6 +28,12 @@ from wav2vec_u.io import atomic_write_text, read_json, sha256_file, write_json
 from wav2vec_u.text.lm import find_phone_lm, find_word_lm, load_lm
 from wav2vec_u.tokens import read_token_lines, split_by_lengths, write_token_lines
 from wav2vec_u.train.selection import label_free_metrics
+from wav2vec_u.audio.features_io import read_clusters
+from wav2vec_u.audio.manifest import split_audio
+from wav2vec_u.io import load_state
+from wav2vec_u.models import ctc, hf_ctc
+from wav2vec_u.tracking import provenance
+from wav2vec_u.train import checkpoint as gan_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +75,12 @@ class AcousticModel:
 def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
     """Any model this package trains, from one read of its checkpoint: a GAN generator, a
     self-trained CTC model or a fine-tuned Hugging Face CTC encoder (blank offsets applied)."""
-    from wav2vec_u.io import load_state  # noqa: PLC0415
 
     path = Path(path)
     state = load_state(path, "model checkpoint", device)
     fmt = state.get("format")
-    from wav2vec_u.models import ctc, hf_ctc  # noqa: PLC0415
-    from wav2vec_u.train import checkpoint as gan_checkpoint  # noqa: PLC0415
 
     if fmt == hf_ctc.FORMAT:  # a fine-tuned Hugging Face encoder: reads the audio
-        from wav2vec_u.audio.manifest import split_audio  # noqa: PLC0415
 
         hf_model = hf_ctc.hf_ctc_from_state(state, device)
 
@@ -127,7 +129,6 @@ def segment_spans(feature_dir: Path, split: str, lengths: list[int]) -> list[np.
     path = feature_dir / f"{split}.cluster"
     if not path.is_file():
         return None
-    from wav2vec_u.audio.features_io import read_clusters
 
     clusters = read_clusters(path)
     if len(clusters) != len(lengths):
@@ -268,7 +269,6 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
     write_json(outdir / f"{split}.scores.json", result)
     save_config(cfg, outdir / "decode.yaml")
 
-    from wav2vec_u.tracking import provenance
 
     inputs = {str(checkpoint): sha256_file(checkpoint), source.name: sha256_file(source)}
     for p in (lexicon_path, word_lm_path):

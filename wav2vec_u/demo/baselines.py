@@ -43,6 +43,7 @@ from wav2vec_u.config import at_least, positive
 from wav2vec_u.models.generator import Generator
 from wav2vec_u.models.config import GeneratorConfig
 from wav2vec_u.tokens import SIL, split_by_lengths
+from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,6 @@ def kmeans_rank_hyps(train_x: np.ndarray, train_lengths: Sequence[int], valid_x:
                      k: int | None = None) -> list[list[str]]:
     """Label-free chance baseline: k-means clusters read as phones by frequency rank."""
     k = k or len(phone_counts)
-    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans  # noqa: PLC0415 - faiss
 
     centroids = fit_kmeans(train_x, k, niter=25, nredo=2, seed=seed)
     mapping = rank_mapping(assign_clusters(train_x, centroids), k, phone_counts)

@@ -27,6 +27,8 @@ import argparse
 from pathlib import Path
 
 from wav2vec_u.demo.config import CONFIG_DIR, LANGS, DemoConfig, load_demo_config
+from wav2vec_u.demo.pipeline import run_demo
+from wav2vec_u.demo.report import format_console
 
 
 def add_arguments(parser: argparse.ArgumentParser, with_out: bool = True) -> None:
@@ -62,8 +64,6 @@ def resolve_config(args: argparse.Namespace) -> tuple[DemoConfig, Path]:
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from wav2vec_u.demo.pipeline import run_demo  # noqa: PLC0415
-    from wav2vec_u.demo.report import format_console  # noqa: PLC0415
 
     cfg, out = resolve_config(args)
     torch.set_num_threads(cfg.threads)

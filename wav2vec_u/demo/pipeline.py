@@ -38,6 +38,19 @@ from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.demo.config import LANGS, BaselineSection, DecipherSection, DemoConfig
 from wav2vec_u.demo.scoring import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED, score_rows
+from wav2vec_u.audio.extract import extract_split
+from wav2vec_u.audio.segments import make_segments
+from wav2vec_u.decode.decode import decode_split
+from wav2vec_u.demo.baselines import SupervisedConfig, decode_supervised, kmeans_rank_hyps, most_frequent_phone_hyps, phone_counts_from_text, train_supervised
+from wav2vec_u.io import sha256_file
+from wav2vec_u.research.decipher import decode, make_units, train_units_to_phones
+from wav2vec_u.self_train.run import run_self_train
+from wav2vec_u.synth.corpus import synthesize_corpus
+from wav2vec_u.text.prepare import prepare_text
+from wav2vec_u.tracking import provenance
+from wav2vec_u.train.data import read_dictionary
+from wav2vec_u.train.run import train_gan
+from wav2vec_u.train.selection import select_checkpoints, selection_record
 
 log = logging.getLogger("wav2vec_u.demo")
 
@@ -128,26 +141,22 @@ def sentences_path(cfg: DemoConfig) -> Path:
 
 
 def stage_corpus(section: SynthConfig, sentences: Path, outdir: Path) -> None:
-    from wav2vec_u.synth.corpus import synthesize_corpus  # noqa: PLC0415
 
     synthesize_corpus(sentences, outdir, section, progress=False)
 
 
 def stage_text(section: TextConfig, unpaired: Path, outdir: Path) -> None:
-    from wav2vec_u.text.prepare import prepare_text  # noqa: PLC0415
 
     prepare_text(unpaired, outdir, section, progress=False)
 
 
 def stage_features(section: ExtractConfig, corpus: Path, outdir: Path) -> None:
-    from wav2vec_u.audio.extract import extract_split  # noqa: PLC0415
 
     for split in ("train", "valid"):
         extract_split(corpus / f"{split}.tsv", outdir, split, section, progress=False)
 
 
 def stage_segments(section: SegmentsConfig, features: Path, outdir: Path) -> None:
-    from wav2vec_u.audio.segments import make_segments  # noqa: PLC0415
 
     make_segments(features, outdir, section)
 
@@ -157,7 +166,6 @@ def stage_train_gan(gan_cfg: GanConfig, seed: int, segments: Path, text: Path, o
 
     Labels stay out of training and selection: the trainer only *logs* valid PER for the plot.
     """
-    from wav2vec_u.train.run import train_gan  # noqa: PLC0415
 
     cfg = dataclasses.replace(gan_cfg, data=dataclasses.replace(gan_cfg.data, features=str(segments), text=str(text)),
                               trainer=dataclasses.replace(gan_cfg.trainer, seed=seed, resume=False, progress=False))
@@ -173,7 +181,6 @@ def stage_train_gan(gan_cfg: GanConfig, seed: int, segments: Path, text: Path, o
 
 def stage_select(runs: list[Path], segments: Path, text: Path, outdir: Path) -> None:
     """Pick one run without labels, as ``w2vu select`` does: paper Eqs. 5-6 over the best checkpoints."""
-    from wav2vec_u.train.selection import select_checkpoints, selection_record  # noqa: PLC0415
 
     write_json(outdir / "selected.json",
                selection_record(select_checkpoints([r / "best.pt" for r in runs], segments, text, "valid")))
@@ -182,7 +189,6 @@ def stage_select(runs: list[Path], segments: Path, text: Path, outdir: Path) -> 
 def stage_decode(section: DecodeConfig, selected: Path, segments: Path, text: Path, corpus: Path,
                  outdir: Path) -> None:
     """Viterbi phones, and words with the lexicon + word LM (weights tuned without labels)."""
-    from wav2vec_u.decode.decode import decode_split  # noqa: PLC0415
 
     sel = read_json(selected / "selected.json")
     decode_split(sel["checkpoint"], segments, outdir, dataclasses.replace(section, split="valid"),
@@ -192,7 +198,6 @@ def stage_decode(section: DecodeConfig, selected: Path, segments: Path, text: Pa
 def stage_self_train(section: SelfTrainRunConfig, selected: Path, features: Path, segments: Path, text: Path,
                      corpus: Path, outdir: Path) -> None:
     """CTC on the frame features, trained on the selected GAN's Viterbi labels of the train audio."""
-    from wav2vec_u.self_train.run import run_self_train  # noqa: PLC0415
 
     sel = read_json(selected / "selected.json")
     run_self_train(features, outdir, section, checkpoint=sel["checkpoint"], label_features=segments,
@@ -200,13 +205,11 @@ def stage_self_train(section: SelfTrainRunConfig, selected: Path, features: Path
 
 
 def phone_counts(text: Path) -> Counter:
-    from wav2vec_u.demo.baselines import phone_counts_from_text  # noqa: PLC0415
 
     return phone_counts_from_text((text / "phones.txt").read_text(encoding="utf-8").splitlines())
 
 
 def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: Path, outdir: Path) -> None:
-    from wav2vec_u.demo.baselines import kmeans_rank_hyps, most_frequent_phone_hyps  # noqa: PLC0415
 
     refs = read_token_lines(corpus / "valid.phn")
     counts = phone_counts(text)
@@ -221,8 +224,6 @@ def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: P
 
 def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path, segments: Path,
                      text: Path, outdir: Path) -> None:
-    from wav2vec_u.demo.baselines import SupervisedConfig, decode_supervised, train_supervised  # noqa: PLC0415
-    from wav2vec_u.train.data import read_dictionary  # noqa: PLC0415
 
     tx, tl = load_features(segments, "train", mmap=True)
     vx, vl = load_features(segments, "valid", mmap=True)
@@ -240,7 +241,6 @@ def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path,
 
 def stage_decipher(section: DecipherSection, features: Path, text: Path, outdir: Path) -> None:
     """Units from frame features, EM on train units + the unpaired phone text, Viterbi on valid."""
-    from wav2vec_u.research.decipher import decode, make_units, train_units_to_phones  # noqa: PLC0415
 
     tx, tl = load_features(features, "train", mmap=True)
     vx, vl = load_features(features, "valid", mmap=True)
@@ -259,8 +259,6 @@ def stage_decipher(section: DecipherSection, features: Path, text: Path, outdir:
 
 def write_meta(outdir: Path, config: Any, seed: int | None, inputs: list[Path]) -> None:
     """meta.json: config, input hashes, versions, seed (wav2vec_u.tracking.provenance)."""
-    from wav2vec_u.io import sha256_file  # noqa: PLC0415
-    from wav2vec_u.tracking import provenance  # noqa: PLC0415
 
     write_json(outdir / "meta.json", provenance(config, seed, {str(p): sha256_file(p) for p in inputs}))
 
@@ -358,8 +356,6 @@ def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) 
         ran, _ = run_stage(plot_dir, fp, lambda made: [p.name for p in made], draw, force=force, name=RECORD)
         rec["cached"] = not ran
     results["plots"] = sorted(str(p.relative_to(run_dir)) for p in plot_dir.glob("*.png"))
-    from wav2vec_u.io import sha256_file  # noqa: PLC0415
-    from wav2vec_u.tracking import provenance  # noqa: PLC0415
 
     results["provenance"] = provenance(cfg, None, {str(sentences): sha256_file(sentences)})
     finish_results(results, clock)

@@ -29,6 +29,7 @@ matplotlib.use("Agg")  # before pyplot: no display on a CI machine
 import matplotlib.pyplot as plt  # noqa: E402
 
 from wav2vec_u.io import atomic_path  # noqa: E402
+from wav2vec_u.audio.manifest import manifest_paths
 
 if TYPE_CHECKING:
     from wav2vec_u.demo.config import DemoConfig
@@ -183,7 +184,6 @@ def plot_one_utterance(corpus: Path, decode_dir: Path, i: int, path: Path, lang:
     import json  # noqa: PLC0415
 
     from wav2vec_u.audio.io import SAMPLE_RATE, load_16k  # noqa: PLC0415
-    from wav2vec_u.audio.manifest import manifest_paths  # noqa: PLC0415
 
     wav_path = manifest_paths(corpus / "valid.tsv")[i]
     wav = load_16k(wav_path)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from wav2vec_u.demo.demo_command import add_arguments as add_demo_arguments
 from wav2vec_u.demo.demo_command import resolve_config
+from wav2vec_u.demo.pipeline import report_run_dir
+from wav2vec_u.demo.report import format_console
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
-    from wav2vec_u.demo.pipeline import report_run_dir  # noqa: PLC0415
-    from wav2vec_u.demo.report import format_console  # noqa: PLC0415
 
     args.out = args.run_dir
     cfg, _ = resolve_config(args)

@@ -10,10 +10,10 @@ from typing import Any
 
 from wav2vec_u.demo.report import add_row
 from wav2vec_u.tokens import read_token_lines
+from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
 
 
 def score(refs: list[list[str]], hyps: list[list[str]], lower: bool = False):
-    from wav2vec_u.metrics import error_rate, normalize_tokens  # noqa: PLC0415
 
     if len(refs) != len(hyps):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
@@ -32,7 +32,6 @@ ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phone
 def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Path | None, chance: Path,
                upper: Path, decipher: Path | None = None):
     """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot)."""
-    from wav2vec_u.metrics import write_alignments  # noqa: PLC0415
 
     refs = read_token_lines(corpus / "valid.phn")
     words = read_token_lines(corpus / "valid.wrd")

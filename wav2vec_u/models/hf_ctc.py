@@ -27,6 +27,7 @@ from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.config import at_least, from_dict, in_range, non_negative, positive, to_dict
 from wav2vec_u.io import atomic_path, load_tagged_state
 from wav2vec_u.models.ctc import BLANK, greedy_ctc
+from wav2vec_u.tracking import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,6 @@ def hf_ctc_decode(model: HfCtcModel, wavs: Sequence[np.ndarray], blank_offset: f
 
 def save_hf_ctc(path: str | Path, model: HfCtcModel, cfg: HfCtcConfig | None = None, extra: dict | None = None) -> Path:
     """A self-describing checkpoint: encoder config and weights, vocabulary, source, config, versions."""
-    from wav2vec_u.tracking import package_versions
 
     state = {"format": FORMAT, "vocab": model.vocab, "model_type": model.ctc.config.model_type,
              "hf_config": model.ctc.config.to_dict(), "state_dict": model.ctc.state_dict(),

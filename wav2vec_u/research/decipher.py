@@ -38,6 +38,7 @@ import torch
 
 from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.text.silence import SIL
+from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,6 @@ def make_units(frames: np.ndarray, lengths: Sequence[int], k: int = 40, smooth: 
     """
     from scipy.ndimage import uniform_filter1d
 
-    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
 
     frames = np.asarray(frames, dtype=np.float32)
     if smooth > 1:

@@ -43,6 +43,7 @@ from wav2vec_u.models.ctc import BLANK
 from wav2vec_u.models.hf_ctc import HfCtcConfig, HfCtcModel, _autocast, build_hf_ctc, hf_ctc_logits
 from wav2vec_u.self_train.ctc import ctc_feasible
 from wav2vec_u.self_train.loop import SelfTrainResult, run_iterations
+from wav2vec_u.audio.hf import _encoder_layers
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ def _freeze(model: HfCtcModel, cfg: HfCtcConfig) -> None:
     if cfg.freeze_feature_encoder:
         model.ctc.freeze_feature_encoder()
     if cfg.freeze_layers > 0:
-        from wav2vec_u.audio.hf import _encoder_layers
 
         base = model.ctc.base_model
         layers = _encoder_layers(base)

@@ -26,6 +26,12 @@ from wav2vec_u.models.hf_ctc import HfCtcConfig
 from wav2vec_u.self_train.ctc import SelfTrainConfig, self_train
 from wav2vec_u.models.ctc import save_ctc_model
 from wav2vec_u.io import atomic_write_text, sha256_file, write_json
+from wav2vec_u.audio.manifest import split_audio, split_manifest
+from wav2vec_u.models.hf_ctc import check_model, save_hf_ctc
+from wav2vec_u.self_train.hf import self_train_hf
+from wav2vec_u.tracking import Tracker, provenance
+from wav2vec_u.train.data import read_dictionary
+from wav2vec_u.train.selection import find_phone_lm, load_lm
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,6 @@ class SelfTrainRunConfig:
 
 def _phone_inventory(text_dir: Path | None, labels: list[list[str]]) -> list[str]:
     if text_dir is not None and (text_dir / "dict.phn.txt").is_file():
-        from wav2vec_u.train.data import read_dictionary
 
         phones = read_dictionary(text_dir)
     else:
@@ -66,7 +71,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     input per label), or with ``cfg.hf.model`` the folder whose ``{split}.tsv`` lists the audio.
     References ``{split}.phn`` are read from ``ref_dir`` (default ``features``).
     """
-    from wav2vec_u.tracking import Tracker
 
     cfg = cfg or SelfTrainRunConfig()
     features, outdir = Path(features), Path(outdir)
@@ -81,8 +85,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     seed = cfg.hf.seed if audio else cfg.ctc.seed
     with Tracker(outdir, "self-train", cfg, seed=seed, wandb=wandb) as tracker:
         if audio:
-            from wav2vec_u.audio.manifest import split_audio
-            from wav2vec_u.models.hf_ctc import check_model
 
             check_model(cfg.hf.model)  # before any labelling: a missing model fails in seconds
             train_utts = split_audio(features, cfg.train_split)
@@ -110,7 +112,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
         train_refs = read_token_lines(ref_dir / f"{cfg.train_split}.phn", len(train_utts), missing_ok=True)
         valid_utts = valid_refs = None
         if audio and cfg.valid_split:
-            from wav2vec_u.audio.manifest import split_audio, split_manifest
 
             if split_manifest(features, cfg.valid_split) is not None:
                 valid_utts = split_audio(features, cfg.valid_split)
@@ -121,7 +122,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
             valid_refs = read_token_lines(ref_dir / f"{cfg.valid_split}.phn", len(valid_utts), missing_ok=True)
         phone_lm = None
         if text_dir is not None:
-            from wav2vec_u.train.selection import find_phone_lm, load_lm
 
             lm_path = find_phone_lm(text_dir)
             phone_lm = load_lm(lm_path) if lm_path else None
@@ -131,8 +131,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
             tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=row["iteration"])
 
         if audio:
-            from wav2vec_u.self_train.hf import self_train_hf
-            from wav2vec_u.models.hf_ctc import save_hf_ctc
 
             def on_model(i, model, row):  # big models are saved as they finish, not kept
                 if cfg.hf.iterations > 1:
@@ -159,7 +157,6 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
             summary["words"] = decode_split(outdir / "ctc.pt", features, outdir / "decode", dec_cfg,
                                             text_dir=text_dir, ref_dir=ref_dir)
         write_json(outdir / "history.json", summary)
-        from wav2vec_u.tracking import provenance
 
         write_json(outdir / "meta.json", {"stage": "self-train", **provenance(cfg, seed, inputs)})
     return summary

@@ -46,6 +46,10 @@ from wav2vec_u.audio.vad import trim_edges
 from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.io import atomic_write_text, sha256_file, write_json
 from wav2vec_u.text.normalize import normalize_line
+from wav2vec_u.synth import espeak
+from wav2vec_u.synth.espeak import Espeak, EspeakError
+from wav2vec_u.text.phonemize import espeak_version, phonemize
+from wav2vec_u.tracking import provenance
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +176,6 @@ def align_timings(phones: list[str], spans: list[tuple[str, float, float]] | Non
 
 def _synth_batch(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Runs in a fresh process: synthesise, resample, trim and write each utterance of the batch."""
-    from wav2vec_u.synth import espeak
 
     engine = None
     if job["backend"] in ("auto", "library"):
@@ -234,7 +237,6 @@ def output_files() -> list[str]:
 def synthesize_corpus(sentences_path: str | Path, outdir: str | Path, cfg: SynthConfig | None = None,
                       progress: bool = True) -> dict[str, Any]:
     """Synthesise the corpus described in the module docstring; returns a summary (also in meta.json)."""
-    from wav2vec_u.text.phonemize import espeak_version, phonemize
 
     cfg = cfg or SynthConfig()
     if cfg.num_train < 1 or cfg.num_valid < 0:
@@ -308,7 +310,6 @@ def synthesize_corpus(sentences_path: str | Path, outdir: str | Path, cfg: Synth
 
 def _installed_variants() -> list[str] | None:
     """Variant names espeak-ng has installed (None if the library cannot tell)."""
-    from wav2vec_u.synth.espeak import Espeak, EspeakError
 
     try:
         return Espeak().variants() or None
@@ -317,7 +318,6 @@ def _installed_variants() -> list[str] | None:
 
 
 def write_meta(outdir: str | Path, cfg: SynthConfig, summary: dict[str, Any]) -> None:
-    from wav2vec_u.tracking import provenance
 
     meta = provenance(cfg, cfg.seed, {"sentences": summary["sentences"]["sha256"]})
     meta["summary"] = summary

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, load_config, save_config, to_dict
 from wav2vec_u.io import sha256_file
+from wav2vec_u.stage import fingerprint, run_stage
+from wav2vec_u.text.phonemize import espeak_version
+from wav2vec_u.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +41,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from wav2vec_u.stage import fingerprint, run_stage
     from wav2vec_u.synth.corpus import SynthConfig, output_files, synthesize_corpus
     from wav2vec_u.synth.espeak import EspeakError
-    from wav2vec_u.text.phonemize import espeak_version
-    from wav2vec_u.tracking import Tracker
 
     flags = [f"{key}={getattr(args, attr)}" for attr, key in _FLAGS.items() if getattr(args, attr, None) is not None]
     cfg = load_config(SynthConfig, args.config, flags + list(args.overrides))

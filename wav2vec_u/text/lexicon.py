@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from wav2vec_u.io import atomic_write_text
+from wav2vec_u.text.phonemize import phonemize, phonemize_corpus
 
 CARRIER = "1"
 
@@ -65,7 +66,6 @@ def pronounce_words(words: Iterable[str], lang: str, cache_dir: str | Path, njob
 
     Words espeak-ng gives no phones for are left out of the result.
     """
-    from wav2vec_u.text.phonemize import phonemize, phonemize_corpus
 
     words = sorted(set(words))
     carrier = [p for w in phonemize([CARRIER], lang, with_stress=with_stress)[0] for p in w]

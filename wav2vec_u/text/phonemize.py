@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
+from wav2vec_u.io import atomic_write_text, sha256_json
 
 PHONE_SEP = " "
 WORD_SEP = "|"
@@ -84,7 +85,6 @@ def _decode(line: str) -> list[list[str]]:
 
 
 def _chunk_key(chunk: list[str], lang: str, with_stress: bool) -> str:
-    from wav2vec_u.io import sha256_json
 
     return sha256_json({"sentences": chunk, "lang": lang, "with_stress": with_stress,
                         "phonemizer": phonemizer_version(), "espeak": espeak_version()})
@@ -94,7 +94,6 @@ def _phonemize_chunk(job: tuple[list[str], str, bool, str]) -> str:
     """Worker: phonemise one chunk and write its cache file atomically; returns the file name."""
     from pathlib import Path
 
-    from wav2vec_u.io import atomic_write_text
 
     chunk, lang, with_stress, path = job
     words = phonemize(chunk, lang, njobs=1, with_stress=with_stress)

@@ -40,6 +40,11 @@ from wav2vec_u.text.config import TextConfig
 from wav2vec_u.text.dictionary import PhoneDictionary
 from wav2vec_u.text.normalize import normalize_line
 from wav2vec_u.text.silence import SIL, gap_silences, insert_silence
+from wav2vec_u.text.lexicon import pronounce_words, read_lexicon, write_lexicon
+from wav2vec_u.text.lm import build_lm, check_prune, find_kenlm_binary
+from wav2vec_u.text.normalize import expected_scripts, scripts_of
+from wav2vec_u.text.phonemize import check_language, decode_words, espeak_version, phonemize_corpus, phonemizer_version
+from wav2vec_u.tracking import provenance
 
 log = logging.getLogger("wav2vec_u.text")
 
@@ -89,7 +94,6 @@ def resolve_config(cfg: TextConfig | None = None, *, lang: str | None = None, le
 
 def validate(cfg: TextConfig) -> None:
     """Everything that can be checked before any work: fails before OUTDIR is touched."""
-    from wav2vec_u.text.lm import check_prune, find_kenlm_binary
 
     if not 0.0 <= cfg.silence.prob <= 1.0:
         raise ConfigError(f"silence.prob: must be in [0, 1], got {cfg.silence.prob}")
@@ -106,7 +110,6 @@ def validate(cfg: TextConfig) -> None:
         if not Path(cfg.lexicon).is_file():
             raise FileNotFoundError(f"lexicon not found: {cfg.lexicon}")
     else:
-        from wav2vec_u.text.phonemize import check_language
 
         check_language(cfg.lang)
     if cfg.lm.build:
@@ -125,7 +128,6 @@ def validate(cfg: TextConfig) -> None:
 
 def allowed_scripts(cfg: TextConfig) -> frozenset[str] | None:
     """The scripts lines may be written in (None: no check), from ``filter.scripts`` and the language."""
-    from wav2vec_u.text.normalize import expected_scripts  # noqa: PLC0415
 
     names = [s.upper() for s in cfg.filter.scripts]
     if not names or "ANY" in names:
@@ -146,7 +148,6 @@ def normalize_and_filter(lines: Iterable[str], cfg: TextConfig,
     ``foreign``: when given, gets (line number, line, the scripts found) of every line dropped
     for letters of a script the language does not use.
     """
-    from wav2vec_u.text.normalize import scripts_of  # noqa: PLC0415
 
     dropped: Counter = Counter()
     allowed = allowed_scripts(cfg)
@@ -204,20 +205,17 @@ def prepare_text(input_path: str | Path, outdir: str | Path, cfg: TextConfig | N
 
     ``shortcuts``: ``lang``, ``lexicon``, ``sil_prob``, ``min_phone_count``, ``lm_order``, ``seed``.
     """
-    from wav2vec_u.tracking import provenance
 
     input_path, outdir = Path(input_path), Path(outdir)
     cfg = resolve_config(cfg, **shortcuts)
     validate(cfg)
     n_lines = sum(1 for _ in iter_utf8_lines(input_path))  # before anything is written: bad bytes leave no trace
     if cfg.lexicon:
-        from wav2vec_u.text.lexicon import read_lexicon
 
         read_lexicon(cfg.lexicon)  # a malformed lexicon fails here, before OUTDIR is touched
     inputs = [input_path] + ([Path(cfg.lexicon)] if cfg.lexicon else [])
     options = {"config": to_dict(cfg), "version": TEXT_VERSION}
     if not cfg.lexicon:
-        from wav2vec_u.text.phonemize import espeak_version, phonemizer_version
 
         options["phonemizer"], options["espeak"] = phonemizer_version(), espeak_version()
     fp = fingerprint(options, inputs)
@@ -267,7 +265,6 @@ def _install(work: Path, outdir: Path, outputs: list[str], old: list[str]) -> No
 
 
 def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: TextConfig, progress: bool) -> dict:
-    from wav2vec_u.text.lexicon import read_lexicon, write_lexicon
 
     timings: dict[str, float] = {}
     t = time.time()
@@ -299,8 +296,6 @@ def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: Text
         del full
         phones_from = "lexicon"
     else:
-        from wav2vec_u.text.lexicon import pronounce_words
-        from wav2vec_u.text.phonemize import espeak_version, phonemize_corpus, phonemizer_version
 
         info.update(phonemizer_version=phonemizer_version(), espeak_version=espeak_version())
         phones_from = pc.phones_from
@@ -317,7 +312,6 @@ def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: Text
     def phone_words(i: int) -> list[list[str]] | None:
         """Phones of each word of sentence i; None if it has none or a word lacks a pronunciation."""
         if encoded is not None:
-            from wav2vec_u.text.phonemize import decode_words
 
             return decode_words(encoded[i]) or None
         words = sentences[i].split()
@@ -395,7 +389,6 @@ def _prepare(n_lines: int, input_path: Path, outdir: Path, work: Path, cfg: Text
 
     lms = {}
     if cfg.lm.build:
-        from wav2vec_u.text.lm import build_lm
 
         lm = cfg.lm
         t = time.time()

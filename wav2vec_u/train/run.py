@@ -17,6 +17,10 @@ import torch
 from wav2vec_u.config import save_config
 from wav2vec_u.io import sha256_file
 from wav2vec_u.train.config import GanConfig
+from wav2vec_u.text.lm import find_phone_lm, load_lm
+from wav2vec_u.tracking import Tracker
+from wav2vec_u.train.data import FeatureSet, TextSet, read_dictionary
+from wav2vec_u.train.trainer import GanTrainer
 
 log = logging.getLogger("wav2vec_u.train")
 
@@ -45,10 +49,6 @@ def setup_distributed(device: str) -> tuple[int, int, str]:
 
 def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
     """The whole command as a function: load data, train, return a summary."""
-    from wav2vec_u.tracking import Tracker  # noqa: PLC0415
-    from wav2vec_u.train.data import FeatureSet, TextSet, read_dictionary  # noqa: PLC0415
-    from wav2vec_u.text.lm import find_phone_lm, load_lm  # noqa: PLC0415
-    from wav2vec_u.train.trainer import GanTrainer  # noqa: PLC0415
 
     outdir = Path(outdir)
     if not cfg.data.features or not cfg.data.text:

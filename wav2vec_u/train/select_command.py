@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from wav2vec_u.io import write_json
+from wav2vec_u.train.selection import select_checkpoints, selection_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wav2vec_u.train.selection import select_checkpoints, selection_record  # noqa: PLC0415
 
     ckpts = [r / args.checkpoint if r.is_dir() else r for r in args.runs]
     report = selection_record(select_checkpoints(ckpts, args.features, args.text, args.split, args.tolerance))

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from wav2vec_u.text.lm import NgramLM, find_phone_lm, load_lm, load_phone_lm  # noqa: F401 - re-exported
 from wav2vec_u.tokens import drop_special, scored_vocab
+from wav2vec_u.metrics import error_rate
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,6 @@ def score_checkpoint(ckpt: str | Path, features: str | Path | None = None, text:
     Features and text folder default to those recorded in the checkpoint. PER is added when the
     split has references, under a name that says it is not used to choose.
     """
-    from wav2vec_u.metrics import error_rate  # noqa: PLC0415
     from wav2vec_u.train.checkpoint import load_checkpoint, generator_from_state  # noqa: PLC0415
     from wav2vec_u.train.data import FeatureSet  # noqa: PLC0415
 

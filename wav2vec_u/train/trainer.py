@@ -40,6 +40,7 @@ from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
 from wav2vec_u.tokens import drop_special
 from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
+from wav2vec_u.metrics import error_rate
 
 log = logging.getLogger("wav2vec_u.train")
 
@@ -199,7 +200,6 @@ class GanTrainer:
     def validate(self) -> dict[str, Any]:
         if self.valid is None:
             return {}
-        from wav2vec_u.metrics import error_rate  # noqa: PLC0415
 
         ids = decode_ids(self.gan.generator, self.valid)
         hyps = [drop_special(self.phones[i] for i in row) for row in ids]
