@@ -16,6 +16,7 @@ import logging
 import sys
 
 from wav2vec_u.config import ConfigError
+from wav2vec_u.lock import RunLocked
 
 # name -> (module, one-line help). Order is the order of a recipe.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(modules[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, RunLocked) as exc:
         # Bad input is reported in one line naming the file or key; tracebacks are for bugs.
         if args.verbose:
             raise

@@ -26,6 +26,7 @@ from wav2vec_u.models.hf_ctc import HfCtcConfig
 from wav2vec_u.self_train.ctc import SelfTrainConfig, self_train
 from wav2vec_u.models.ctc import save_ctc_model
 from wav2vec_u.io import atomic_write_text, sha256_file, write_json
+from wav2vec_u.lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,18 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     ``features``, becomes the labels) or ``labels_file`` (one phone line per training utterance).
     ``features`` is what the CTC model reads (frame features work best: CTC needs at least one
     input per label), or with ``cfg.hf.model`` the folder whose ``{split}.tsv`` lists the audio.
-    References ``{split}.phn`` are read from ``ref_dir`` (default ``features``).
+    References ``{split}.phn`` are read from ``ref_dir`` (default ``features``). The output folder
+    is locked for the run (:mod:`wav2vec_u.lock`): a second run on it is refused.
     """
+    with run_lock(outdir, "self-train"):
+        return _run_self_train(features, outdir, cfg, checkpoint=checkpoint, label_features=label_features,
+                               labels_file=labels_file, text_dir=text_dir, ref_dir=ref_dir, wandb=wandb)
+
+
+def _run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunConfig | None, *,
+                    checkpoint: str | Path | None, label_features: str | Path | None,
+                    labels_file: str | Path | None, text_dir: str | Path | None,
+                    ref_dir: str | Path | None, wandb: bool) -> dict:
     from wav2vec_u.tracking import Tracker
 
     cfg = cfg or SelfTrainRunConfig()

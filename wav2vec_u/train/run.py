@@ -3,11 +3,14 @@
     summary = train_gan(cfg, "runs/gan")        # cfg.data.features / cfg.data.text name the inputs
 
 ``w2vu train-gan`` parses its arguments and calls this; the demo calls it too. Under
-``torchrun`` each process takes its share of the global batch.
+``torchrun`` each process takes its share of the global batch. The first process holds the
+output folder's run lock (:mod:`wav2vec_u.lock`) for the whole run: a second run on the same
+folder is refused instead of overwriting its checkpoints and config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -16,6 +19,7 @@ import torch
 
 from wav2vec_u.config import save_config
 from wav2vec_u.io import sha256_file
+from wav2vec_u.lock import run_lock
 from wav2vec_u.train.config import GanConfig
 
 log = logging.getLogger("wav2vec_u.train")
@@ -45,17 +49,23 @@ def setup_distributed(device: str) -> tuple[int, int, str]:
 
 def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
     """The whole command as a function: load data, train, return a summary."""
+    outdir = Path(outdir)
+    if not cfg.data.features or not cfg.data.text:
+        raise ValueError("set the inputs: --features DIR --text DIR (or data.features=... data.text=...)")
+    rank, world, device = setup_distributed(cfg.trainer.device)
+    cfg.trainer.device = device
+    # one process writes the folder (rank 0 saves every file), so one lock covers all ranks
+    with run_lock(outdir, "train-gan") if rank == 0 else contextlib.nullcontext():
+        return _train_gan(cfg, outdir, wandb, rank, world, device)
+
+
+def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int, device: str) -> dict:
     from wav2vec_u.tracking import Tracker  # noqa: PLC0415
     from wav2vec_u.train.data import FeatureSet, TextSet, read_dictionary  # noqa: PLC0415
     from wav2vec_u.text.lm import find_phone_lm, load_lm  # noqa: PLC0415
     from wav2vec_u.train.trainer import GanTrainer  # noqa: PLC0415
 
-    outdir = Path(outdir)
-    if not cfg.data.features or not cfg.data.text:
-        raise ValueError("set the inputs: --features DIR --text DIR (or data.features=... data.text=...)")
     feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
-    rank, world, device = setup_distributed(cfg.trainer.device)
-    cfg.trainer.device = device
     phones = read_dictionary(text_dir)
     train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device)
     text = TextSet.from_file(text_dir / cfg.data.text_file, phones, device=device)
