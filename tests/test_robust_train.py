@@ -1,12 +1,14 @@
-"""Training that fails loudly and keeps what it had: one run per output folder."""
+"""Training that fails loudly and keeps what it had: divergence guard, resume rules, run lock."""
 
 import json
+import re
 import logging
 import os
 import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,6 +44,104 @@ def cfg_of(feats, text, *extra):
 
 def cli(out, feats, text, *extra):
     return main(["train-gan", str(out), "--features", str(feats), "--text", str(text), "--no-wandb", *SMALL, *extra])
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. divergence
+# ---------------------------------------------------------------------------------------------
+
+def test_divergence_exits_3_and_keeps_the_last_good_checkpoints(toy_dirs, tmp_path, caplog):
+    feats, text = toy_dirs
+    out = tmp_path / "run"
+    assert cli(out, feats, text, "trainer.max_updates=50") == 0
+    best, last = (out / "best.pt").read_bytes(), (out / "last.pt").read_bytes()
+    with caplog.at_level(logging.ERROR, logger="wav2vec_u"):
+        rc = cli(out, feats, text, "optim.lr_g=1000", "optim.lr_d=1000", "trainer.max_updates=200")
+    assert rc == 3
+    assert (out / "best.pt").read_bytes() == best  # the last good best.pt, byte for byte
+    assert (out / "last.pt").read_bytes() == last
+    msg = " ".join(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+    assert re.search(r"training diverged: loss_[dg] exploded to \S+ at update 5\d \(above trainer\.max_loss", msg), msg
+    assert f"{out / 'last.pt'} (update 50)" in msg and "best.pt is kept" in msg, msg
+
+
+def test_divergence_from_the_start_writes_no_checkpoint(toy_dirs, tmp_path):
+    feats, text = toy_dirs
+    assert cli(tmp_path, feats, text, "optim.lr_g=1000", "optim.lr_d=1000", "trainer.max_updates=100") == 3
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "last.pt").exists()
+
+
+def test_nonfinite_gradient_norms_in_a_row_stop_training(toy_dirs, tmp_path, monkeypatch):
+    feats, text = toy_dirs
+    from wav2vec_u.train import trainer as trainer_module
+
+    real_clip = torch.nn.utils.clip_grad_norm_
+    bad_updates: set[int] = set()
+    calls: list[int] = []  # one clip per update: len(calls) is the update number
+
+    def clip(params, max_norm):
+        calls.append(1)
+        norm = real_clip(params, max_norm)
+        return torch.full_like(norm, float("inf")) if len(calls) in bad_updates else norm
+
+    monkeypatch.setattr(trainer_module.torch.nn.utils, "clip_grad_norm_", clip)
+    # one overflowing norm is survivable (clipping zeroes that step) ...
+    bad_updates.update({10})
+    out = train_gan(cfg_of(feats, text, "trainer.max_updates=30", "trainer.max_loss=1e30"), tmp_path / "a")
+    assert out["step"] == 30
+    # ... three of one model's updates in a row are not (D steps on even updates: 20, 22, 24)
+    calls.clear()
+    bad_updates.update(range(20, 26))
+    with pytest.raises(trainer_module.TrainingDiverged, match=r"discriminator's gradient norm was inf for 3 of its "
+                                                             r"updates in a row, up to update 24 "
+                                                             r"\(trainer.max_nonfinite_grads = 3\)"):
+        train_gan(cfg_of(feats, text, "trainer.max_updates=30", "trainer.max_loss=1e30"), tmp_path / "b")
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. resume: optimiser settings and inputs
+# ---------------------------------------------------------------------------------------------
+
+def test_a_new_learning_rate_on_resume_is_applied_and_recorded(toy_dirs, tmp_path):
+    feats, text = toy_dirs
+    train_gan(cfg_of(feats, text, "trainer.max_updates=50"), tmp_path)
+    before = load_checkpoint(tmp_path / "last.pt")
+    assert before["opt_g"]["param_groups"][0]["lr"] == pytest.approx(4e-4)
+    train_gan(cfg_of(feats, text, "trainer.max_updates=60", "optim.lr_g=1e-3", "optim.lr_d=2e-3",
+                     "optim.weight_decay_d=0"), tmp_path)
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["step"] == 60
+    assert state["opt_g"]["param_groups"][0]["lr"] == 1e-3 and state["opt_d"]["param_groups"][0]["lr"] == 2e-3
+    assert state["opt_d"]["param_groups"][0]["weight_decay"] == 0.0
+    changed = state["lineage"]["resumed"][-1]
+    assert changed["step"] == 50
+    assert changed["optim_changed"]["optim.lr_g"] == {"old": pytest.approx(4e-4), "new": 1e-3}
+    assert set(changed["optim_changed"]) == {"optim.lr_g", "optim.lr_d", "optim.weight_decay_d"}
+    assert "lr_g: 0.001" in (tmp_path / "config.yaml").read_text()
+    log_text = (tmp_path / "train-gan.log").read_text()
+    assert "new optimiser settings" in log_text and "optim.lr_g 0.0004 -> 0.001" in log_text
+
+
+def test_a_changed_input_on_resume_is_refused(toy_dirs, tmp_path, capsys):
+    import shutil
+
+    feats0, text = toy_dirs
+    feats = tmp_path / "feats"
+    shutil.copytree(feats0, feats)
+    out = tmp_path / "run"
+    train_gan(cfg_of(feats, text, "trainer.max_updates=50"), out)
+    config_before = (out / "config.yaml").read_text()
+    x = np.load(feats / "train.npy")
+    np.save(feats / "train.npy", x + 0.5)  # same shape, same .lengths: only the content changed
+    with pytest.raises(ValueError, match=r"input features/train\.npy \(.*train\.npy\) changed.*"
+                                         r"new output folder.*trainer\.resume=false"):
+        train_gan(cfg_of(feats, text, "trainer.max_updates=100"), out)
+    assert load_checkpoint(out / "last.pt")["step"] == 50  # nothing was rewritten
+    assert (out / "config.yaml").read_text() == config_before
+    assert cli(out, feats, text, "trainer.max_updates=100") == 2
+    assert "features/train.npy" in capsys.readouterr().err
+    # starting the folder afresh is allowed
+    assert train_gan(cfg_of(feats, text, "trainer.max_updates=20", "trainer.resume=false"), out)["step"] == 20
 
 
 # ---------------------------------------------------------------------------------------------
