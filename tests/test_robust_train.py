@@ -1,9 +1,12 @@
-"""Training that fails loudly and keeps what it had: divergence guard, resume rules, run lock."""
+"""Training that fails loudly and keeps what it had: divergence guard, resume rules, run lock,
+Ctrl-C, metrics after resume, unwritable outputs, the tracking flags of every command."""
 
+import errno
 import json
 import re
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from wav2vec_u.lock import LOCK_FILE, RunLocked, run_lock
 from wav2vec_u.train.checkpoint import load_checkpoint
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.run import train_gan
+from wav2vec_u.train.trainer import GanTrainer
 
 SMALL = ["data.batch_size=8", "discriminator.dim=16", "trainer.validate_every=50", "trainer.save_every=50",
          "trainer.log_every=25", "trainer.progress=false"]
@@ -218,3 +222,91 @@ def test_the_lock_is_reentrant_in_one_thread_only(tmp_path):
         t.join()
         assert errors and "another thread" in str(errors[0])
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Ctrl-C, metrics after resume, unwritable outputs, --no-wandb everywhere
+# ---------------------------------------------------------------------------------------------
+
+def test_sigint_saves_last_pt_and_the_cli_exits_130(toy_dirs, tmp_path, monkeypatch):
+    feats, text = toy_dirs
+    original = GanTrainer.train_step
+
+    def step_then_ctrl_c(self):
+        out = original(self)
+        if self.step == 30:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(GanTrainer, "train_step", step_then_ctrl_c)
+    handler = signal.getsignal(signal.SIGINT)
+    assert cli(tmp_path, feats, text, "trainer.max_updates=100") == 130
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 30  # not 0: the work since the last save is kept
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    monkeypatch.setattr(GanTrainer, "train_step", original)
+    assert cli(tmp_path, feats, text, "trainer.max_updates=50") == 0
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 50
+
+
+def test_metrics_have_one_row_per_update_after_a_resume(toy_dirs, tmp_path, monkeypatch):
+    feats, text = toy_dirs
+    original = GanTrainer.train_step
+
+    def crash_at_80(self):
+        if self.step == 80:
+            raise RuntimeError("killed")
+        return original(self)
+
+    monkeypatch.setattr(GanTrainer, "train_step", crash_at_80)
+    with pytest.raises(RuntimeError, match="killed"):
+        train_gan(cfg_of(feats, text, "trainer.max_updates=100"), tmp_path)  # rows up to 75, last.pt at 50
+    monkeypatch.setattr(GanTrainer, "train_step", original)
+    train_gan(cfg_of(feats, text, "trainer.max_updates=100"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r["step"] for r in rows if "loss_d" in r]
+    valid_rows = [r["step"] for r in rows if "best_weighted_lm_ppl" in r]
+    assert train_rows == [25, 50, 75, 100]
+    assert valid_rows == [0, 50, 100]
+    # a fresh start in an old folder forgets the old run's rows
+    train_gan(cfg_of(feats, text, "trainer.max_updates=25", "trainer.resume=false"), tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss_d" in r] == [25]
+
+
+def test_an_unwritable_output_is_a_one_line_error(toy_dirs, tmp_path, monkeypatch, capsys):
+    feats, text = toy_dirs
+    out = tmp_path / "readonly"
+    out.mkdir()
+    if os.geteuid() == 0:  # root writes anywhere: make the write fail as it would for a user
+        import tempfile
+
+        real = tempfile.mkstemp
+
+        def refuse(*a, dir=None, **k):
+            if dir is not None and str(dir).startswith(str(out)):
+                raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+            return real(*a, dir=dir, **k)
+
+        monkeypatch.setattr("wav2vec_u.io.tempfile.mkstemp", refuse)
+    else:
+        out.chmod(0o555)
+    try:
+        rc = cli(out, feats, text, "trainer.max_updates=10")
+    finally:
+        out.chmod(0o755)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"error: Permission denied: {out}" in err and "Traceback" not in err, err
+
+
+def test_every_command_accepts_wandb_and_no_wandb():
+    import argparse
+    import importlib
+
+    from wav2vec_u.cli import COMMANDS
+
+    for name, (module, _) in COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        importlib.import_module(module).add_arguments(parser)
+        flags = {s for a in parser._actions for s in a.option_strings}
+        assert {"--wandb", "--no-wandb"} <= flags, name

@@ -11,6 +11,7 @@ is instant and a missing optional dependency breaks only the command that needs 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -76,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"w2vu {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # an output folder that cannot be written (permissions, a read-only mount) is the user's to
+        # fix, like a bad input: one line naming the path, not a traceback
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or args.verbose:
+            raise
+        where = exc.filename or "a file"
+        print(f"w2vu {args.command}: error: {exc.strerror}: {where}. Check the permissions of that file and its "
+              "folder, or choose another output folder", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"w2vu {args.command}: interrupted", file=sys.stderr)

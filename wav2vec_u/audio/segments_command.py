@@ -15,7 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from wav2vec_u.config import add_config_arguments, config_from_args, to_dict
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="segment feature folder to write")
     parser.add_argument("--pretrained", type=Path, help="reuse pca_A/pca_b/centroids.npy from an earlier segments folder")
     add_config_arguments(parser)
+    add_tracking_arguments(parser, tracked=False)
 
 
 def segments_stage(frames_dir: Path, outdir: Path, cfg, pretrained: Path | None = None, extra_meta: dict | None = None) -> bool:

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.config import add_tracking_arguments
 from wav2vec_u.io import write_json
 
 
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--words", action="store_true", help="word error rate (lower-cases); default: phones")
     parser.add_argument("--align", type=Path, help="write per-utterance alignments here")
     parser.add_argument("--json", type=Path, help="write the counts as JSON here")
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

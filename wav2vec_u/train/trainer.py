@@ -10,7 +10,8 @@ unpaired phone text from in-memory sets::
 
 Checkpoints: ``last.pt`` every ``trainer.save_every`` updates and at the end, ``best.pt``
 when the unsupervised metric (``weighted_lm_ppl``, lower is better) improves. Never by PER.
-SIGTERM / SIGUSR1 save ``last.pt`` and stop cleanly (cluster pre-emption).
+SIGTERM / SIGUSR1 save ``last.pt`` and stop cleanly (cluster pre-emption); SIGINT (Ctrl-C) saves
+``last.pt`` too, then raises KeyboardInterrupt as Ctrl-C always does.
 
 Divergence guard: a NaN/inf loss, an update whose |loss| exceeds ``trainer.max_loss``, or
 ``trainer.max_nonfinite_grads`` updates in a row with an inf/NaN gradient norm stop training
@@ -330,15 +331,23 @@ class GanTrainer:
 
     # -- loop ------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._stop_signal = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if name == "SIGINT" and self._stop_signal == "SIGINT":
+            raise KeyboardInterrupt  # a second Ctrl-C: do not wait for the save
+        self._stop_signal = name
 
     def train(self) -> TrainResult:
         t = self.cfg.trainer
-        self.maybe_resume()
+        resumed = self.maybe_resume()
         for level, note in self._resume_notes:
             log.log(level, "%s", note)
+        if self.tracker is not None:
+            # the updates after the resumed checkpoint are done again: their old rows go, so each
+            # update has one row in metrics.jsonl (a fresh start forgets every row of an old run)
+            self.tracker.forget_steps_after(self.step if resumed else -1)
         handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        # SIGINT too: Ctrl-C keeps the work since the last save, as a pre-emption does
+        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             try:
                 handlers[sig] = signal.signal(sig, self._on_signal)
             except ValueError:  # not the main thread
@@ -362,7 +371,7 @@ class GanTrainer:
                     self.save("last.pt")
                     log.warning("%s received: saved %s at update %d and stopped", self._stop_signal,
                                 self.outdir / "last.pt", self.step)
-                    status = "preempted"
+                    status = "interrupted" if self._stop_signal == "SIGINT" else "preempted"
                     break
                 stats = self.train_step()
                 for k, v in stats.items():
@@ -393,6 +402,8 @@ class GanTrainer:
                 bar.close()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
+        if status == "interrupted":  # saved; now stop the caller as Ctrl-C does (the CLI exits 130)
+            raise KeyboardInterrupt
         return TrainResult(status, self.step, self.best_metric, last_metrics)
 
     def _validate_and_select(self) -> dict[str, Any]:
