@@ -11,12 +11,14 @@ is instant and a missing optional dependency breaks only the command that needs 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
 
 from wav2vec_u.config import ConfigError
 from wav2vec_u.tracking import setup_logging
+from wav2vec_u.lock import RunLocked
 
 # name -> (module, one-line help). Order is the order of a recipe.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,11 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(modules[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, RunLocked) as exc:
         # Bad input is reported in one line naming the file or key; tracebacks are for bugs.
         if args.verbose:
             raise
         print(f"w2vu {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # an output folder that cannot be written (permissions, a read-only mount) is the user's to
+        # fix, like a bad input: one line naming the path, not a traceback
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or args.verbose:
+            raise
+        where = exc.filename or "a file"
+        print(f"w2vu {args.command}: error: {exc.strerror}: {where}. Check the permissions of that file and its "
+              "folder, or choose another output folder", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"w2vu {args.command}: interrupted", file=sys.stderr)

@@ -481,10 +481,21 @@ def add_config_arguments(parser: Any, default_config: str | Path | None = None) 
                         help="dotted config overrides, e.g. trainer.max_updates=100")
 
 
-def add_tracking_arguments(parser: Any) -> None:
-    parser.add_argument("--no-wandb", dest="wandb", action="store_false",
-                        help="do not log to Weights & Biases even when it is installed")
-    parser.set_defaults(wandb=True)
+def add_tracking_arguments(parser: Any, tracked: bool = True) -> None:
+    """``--wandb`` / ``--no-wandb`` (``args.wandb``), on every command so one script can pass them to all.
+
+    Commands with a Tracker log to Weights & Biases when it is installed, unless ``--no-wandb``;
+    the others (``tracked=False``) accept both flags and ignore them.
+    """
+    if tracked:
+        on, off = ("log to Weights & Biases when it is installed (the default)",
+                   "do not log to Weights & Biases even when it is installed")
+    else:
+        on = off = "accepted so scripts can pass it to every command; this command does not log to Weights & Biases"
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--wandb", dest="wandb", action="store_true", help=on)
+    group.add_argument("--no-wandb", dest="wandb", action="store_false", help=off)
+    parser.set_defaults(wandb=tracked)
 
 
 def config_from_args(cls: type[T], args: Any) -> T:

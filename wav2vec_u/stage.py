@@ -5,7 +5,9 @@ finishes it records that fingerprint in ``<outdir>/.stage.json``. A rerun with t
 fingerprint and all listed outputs present does nothing; anything else recomputes. Every
 stage goes through :func:`run_stage`, which forgets the old record before the work starts (a
 killed rerun is never trusted), removes the temporaries a killed run left in the folder, and
-writes the new record only when the work finished::
+writes the new record only when the work finished. It holds the folder's run lock
+(:mod:`wav2vec_u.lock`) from the check to the record, so two runs of a stage on one folder
+never interleave::
 
     fp = fingerprint({"k": 128, "seed": 1}, inputs=[manifest])
     ran, result = run_stage(outdir, fp, ["train.npy"], lambda: make_segments(...))
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from wav2vec_u.io import read_json, remove_stale_temporaries, sha256_file, sha256_json, write_json
+from wav2vec_u.lock import run_lock
 
 STAGE_FILE = ".stage.json"
 T = TypeVar("T")
@@ -60,21 +63,23 @@ def invalidate(outdir: str | Path, name: str = STAGE_FILE) -> None:
 
 def run_stage(outdir: str | Path, fp: str, outputs: Iterable[str] | Callable[[T], Iterable[str]], work: Callable[[], T],
               *, force: bool = False, name: str = STAGE_FILE,
-              extra: Callable[[T], dict] | None = None) -> tuple[bool, T | None]:
+              extra: Callable[[T], dict] | None = None, what: str = "") -> tuple[bool, T | None]:
     """Run ``work()`` unless ``outdir``'s record matches ``fp`` and ``outputs`` exist; (ran, result).
 
     ``outputs`` may be a function of the result when the stage learns them as it runs;
-    ``extra(result)`` adds fields to the record (e.g. the seconds it took).
+    ``extra(result)`` adds fields to the record (e.g. the seconds it took). ``what`` names the
+    stage in the message another run gets while this one holds the folder.
     """
     outdir = Path(outdir)
-    if not force and not callable(outputs) and is_current(outdir, fp, outputs, name=name):
-        return False, None
-    if not force and callable(outputs) and is_current(outdir, fp, name=name):
-        return False, None
     outdir.mkdir(parents=True, exist_ok=True)
-    invalidate(outdir, name=name)
-    remove_stale_temporaries(outdir)  # a killed earlier run's .tmp files and .work-* folders (maybe GBs)
-    result = work()
-    names = list(outputs(result) if callable(outputs) else outputs)
-    mark_done(outdir, fp, names, name=name, **(extra(result) if extra else {}))
+    with run_lock(outdir, what or f"stage {outdir.name}"):
+        if not force and not callable(outputs) and is_current(outdir, fp, outputs, name=name):
+            return False, None
+        if not force and callable(outputs) and is_current(outdir, fp, name=name):
+            return False, None
+        invalidate(outdir, name=name)
+        remove_stale_temporaries(outdir)  # a killed earlier run's .tmp files and .work-* folders (maybe GBs)
+        result = work()
+        names = list(outputs(result) if callable(outputs) else outputs)
+        mark_done(outdir, fp, names, name=name, **(extra(result) if extra else {}))
     return True, result

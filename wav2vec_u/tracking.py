@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wav2vec_u.config import to_dict
-from wav2vec_u.io import write_json
+from wav2vec_u.io import atomic_write_text, write_json
 
 log = logging.getLogger("wav2vec_u")
 
@@ -134,6 +134,33 @@ class Tracker:
         self._metrics.flush()
         if self._wandb is not None:
             self._wandb.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def forget_steps_after(self, step: int) -> int:
+        """Drop this stage's metrics rows of updates after ``step`` (a resumed run redoes them); how many.
+
+        Rows without a step and rows of other stages are kept. The file is rewritten atomically.
+        """
+        if self.rank != 0 or self._metrics is None:
+            return 0
+        path = self.outdir / "metrics.jsonl"
+        self._metrics.close()
+        kept, dropped = [], 0
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill: not a row anyone can use
+                dropped += 1
+                continue
+            if isinstance(row, dict) and row.get("stage") == self.stage and isinstance(row.get("step"), int) \
+                    and row["step"] > step:
+                dropped += 1
+            else:
+                kept.append(line if line.endswith("\n") else line + "\n")
+        if dropped:
+            atomic_write_text(path, "".join(kept))
+            log.info("metrics.jsonl: dropped %d rows after update %d (they are recomputed)", dropped, step)
+        self._metrics = open(path, "a", encoding="utf-8")
+        return dropped
 
     def log_text(self, key: str, rows: list[list[str]], columns: list[str], step: int | None = None) -> None:
         """Sample decodings and the like: into metrics.jsonl as lists, into W&B as a table."""

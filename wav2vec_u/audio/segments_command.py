@@ -15,10 +15,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from wav2vec_u.audio.segments import segments_stage
-from wav2vec_u.config import add_config_arguments, config_from_args
 from wav2vec_u.audio.features_io import resolve_feature_dir
-from wav2vec_u.audio.segments import SegmentsConfig
+from wav2vec_u.audio.segments import SegmentsConfig, segments_stage
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="segment feature folder to write")
     parser.add_argument("--pretrained", type=Path, help="reuse pca_A/pca_b/centroids.npy from an earlier segments folder")
     add_config_arguments(parser)
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wav2vec_u.config import add_config_arguments, config_from_args
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
 from wav2vec_u.decode.decode import DecodeConfig, decode_split, summary_lines
 
 
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ref-dir", type=Path, help="folder with {split}.phn / {split}.wrd references "
                         "(default: the feature folder)")
     add_config_arguments(parser)
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wav2vec_u.config import add_tracking_arguments
 from wav2vec_u.metrics import score_files
 
 
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--words", action="store_true", help="word error rate (lower-cases); default: phones")
     parser.add_argument("--align", type=Path, help="write per-utterance alignments here")
     parser.add_argument("--json", type=Path, help="write the counts as JSON here")
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wav2vec_u.config import add_tracking_arguments
 from wav2vec_u.demo.config import CONFIG_DIR, LANGS, DemoConfig, load_demo_config
 from wav2vec_u.demo.pipeline import run_demo
 from wav2vec_u.demo.report import format_console
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, with_out: bool = True) -> Non
     parser.add_argument("--force", action="store_true", help="recompute every stage even when cached")
     parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="dotted config overrides, e.g. train.gan.trainer.max_updates=500")
+    add_tracking_arguments(parser, tracked=False)
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[DemoConfig, Path]:

@@ -31,6 +31,7 @@ from wav2vec_u.self_train.run import SelfTrainRunConfig
 from wav2vec_u.io import read_json, resource_path, write_json
 from wav2vec_u.demo.report import StageClock, finish_results, new_results, write_results
 from wav2vec_u.audio.segments import SegmentsConfig
+from wav2vec_u.lock import LOCK_FILE
 from wav2vec_u.stage import fingerprint, run_stage
 from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 from wav2vec_u.synth.corpus import SynthConfig
@@ -101,7 +102,7 @@ class Runner:
                 log.info("stage %-10s running -> %s", name, outdir)
                 t0 = time.perf_counter()
                 if fresh and outdir.exists():
-                    shutil.rmtree(outdir)
+                    empty_folder(outdir)
                 outdir.mkdir(parents=True, exist_ok=True)
                 fn(outdir)
                 return round(time.perf_counter() - t0, 2)
@@ -127,6 +128,17 @@ class Runner:
         st = Stage(name, outdir, fingerprint({"adopted": name}, [outdir / o for o in outputs]), cached=True)
         self.stages[name] = st
         return st
+
+
+def empty_folder(folder: Path) -> None:
+    """Delete everything in ``folder`` but its run lock, which run_stage holds while the stage runs."""
+    for child in folder.iterdir():
+        if child.name == LOCK_FILE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 # ---------------------------------------------------------------------------------------------

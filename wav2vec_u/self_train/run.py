@@ -32,6 +32,7 @@ from wav2vec_u.self_train.hf import self_train_hf
 from wav2vec_u.tracking import Tracker, provenance
 from wav2vec_u.train.data import read_dictionary
 from wav2vec_u.train.selection import find_phone_lm, load_lm
+from wav2vec_u.lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,18 @@ def run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunCo
     ``features``, becomes the labels) or ``labels_file`` (one phone line per training utterance).
     ``features`` is what the CTC model reads (frame features work best: CTC needs at least one
     input per label), or with ``cfg.hf.model`` the folder whose ``{split}.tsv`` lists the audio.
-    References ``{split}.phn`` are read from ``ref_dir`` (default ``features``).
+    References ``{split}.phn`` are read from ``ref_dir`` (default ``features``). The output folder
+    is locked for the run (:mod:`wav2vec_u.lock`): a second run on it is refused.
     """
+    with run_lock(outdir, "self-train"):
+        return _run_self_train(features, outdir, cfg, checkpoint=checkpoint, label_features=label_features,
+                               labels_file=labels_file, text_dir=text_dir, ref_dir=ref_dir, wandb=wandb)
+
+
+def _run_self_train(features: str | Path, outdir: str | Path, cfg: SelfTrainRunConfig | None, *,
+                    checkpoint: str | Path | None, label_features: str | Path | None,
+                    labels_file: str | Path | None, text_dir: str | Path | None,
+                    ref_dir: str | Path | None, wandb: bool) -> dict:
 
     cfg = cfg or SelfTrainRunConfig()
     features, outdir = Path(features), Path(outdir)

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from wav2vec_u.io import resource_path
-from wav2vec_u.config import add_config_arguments, config_from_args
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.text.prepare import prepare_text
 
@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo the work even if OUTDIR is up to date")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_config_arguments(parser, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,6 +55,18 @@ class TrainerConfig:
     num_samples: int = non_negative(default=3)  # sample decodings logged at validation
     progress: bool = True  # tqdm bar with updates/s
     resume: bool = True  # continue from <outdir>/last.pt when it exists
+    # Divergence guard: training stops (exit code 3, no checkpoint written) when an update's |loss|
+    # exceeds max_loss or NaN/inf appears. The losses are sums over the batch (BCE, gradient penalty,
+    # batch-scaled smoothness and code penalties), so a healthy run scales with the batch size:
+    # measured on the toy cipher, the largest |loss| of 300-400 updates was 250 at batch 8 and 4,994
+    # at the reference batch 160 (w2vu.yaml), i.e. ~31 per utterance. 1e6 leaves 30x that even for
+    # a batch of 1,000 and still stops a run at lr=1000 (loss 1e21-1e28) at its first check.
+    max_loss: float = positive(default=1e6)
+    # Updates of one model (D or G) in a row whose gradient norm is inf/NaN before training stops.
+    # Clipping turns such an update into a zero step, so a single one is survivable; a healthy fp32
+    # run never has one (the norm overflows only at gradients near 1e19). At lr=1000 every D update
+    # has one, so 3 in a row means the model has left the number range.
+    max_nonfinite_grads: int = at_least(1, default=3)
 
 
 @dataclass

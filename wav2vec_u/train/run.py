@@ -3,11 +3,14 @@
     summary = train_gan(cfg, "runs/gan")        # cfg.data.features / cfg.data.text name the inputs
 
 ``w2vu train-gan`` parses its arguments and calls this; the demo calls it too. Under
-``torchrun`` each process takes its share of the global batch.
+``torchrun`` each process takes its share of the global batch. The first process holds the
+output folder's run lock (:mod:`wav2vec_u.lock`) for the whole run: a second run on the same
+folder is refused instead of overwriting its checkpoints and config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -16,6 +19,7 @@ import torch
 
 from wav2vec_u.config import save_config
 from wav2vec_u.io import sha256_file
+from wav2vec_u.lock import run_lock
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.text.lm import find_phone_lm, load_lm
 from wav2vec_u.tracking import Tracker
@@ -25,11 +29,21 @@ from wav2vec_u.train.trainer import GanTrainer
 log = logging.getLogger("wav2vec_u.train")
 
 
-def _inputs(feat_dir: Path, text_dir: Path, cfg: GanConfig) -> dict[str, str]:
-    """Hashes of the small files that identify the inputs (lengths, text, dictionary, metas)."""
-    files = [feat_dir / f"{cfg.data.train_split}.lengths", feat_dir / "meta.json",
-             text_dir / cfg.data.text_file, text_dir / "dict.phn.txt", text_dir / "meta.json"]
-    return {str(p): sha256_file(p) for p in files if p.is_file()}
+def _input_files(feat_dir: Path, text_dir: Path, cfg: GanConfig, lm_path: Path | None) -> dict[str, Path]:
+    """The files a run learns from, by role ("features/train.npy"), so a moved folder still matches.
+
+    The feature arrays are hashed whole: the trainer reads them into memory anyway, so hashing
+    costs about as much as loading once more, and a re-extracted train.npy of the same shape
+    (same .lengths) is exactly the change a resume must notice.
+    """
+    d = cfg.data
+    files = {f"features/{name}": feat_dir / name
+             for name in (f"{d.train_split}.npy", f"{d.train_split}.lengths", f"{d.valid_split}.npy",
+                          f"{d.valid_split}.lengths", "meta.json")}
+    files.update({f"text/{name}": text_dir / name for name in (d.text_file, "dict.phn.txt", "meta.json")})
+    if lm_path is not None:
+        files[f"phone_lm/{lm_path.name}"] = lm_path
+    return {k: p for k, p in files.items() if p.is_file()}
 
 
 def setup_distributed(device: str) -> tuple[int, int, str]:
@@ -49,13 +63,18 @@ def setup_distributed(device: str) -> tuple[int, int, str]:
 
 def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
     """The whole command as a function: load data, train, return a summary."""
-
     outdir = Path(outdir)
     if not cfg.data.features or not cfg.data.text:
         raise ValueError("set the inputs: --features DIR --text DIR (or data.features=... data.text=...)")
-    feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
     rank, world, device = setup_distributed(cfg.trainer.device)
     cfg.trainer.device = device
+    # one process writes the folder (rank 0 saves every file), so one lock covers all ranks
+    with run_lock(outdir, "train-gan") if rank == 0 else contextlib.nullcontext():
+        return _train_gan(cfg, outdir, wandb, rank, world, device)
+
+
+def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int, device: str) -> dict:
+    feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
     phones = read_dictionary(text_dir)
     train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device)
     text = TextSet.from_file(text_dir / cfg.data.text_file, phones, device=device)
@@ -68,16 +87,19 @@ def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
     lm = load_lm(lm_path) if lm_path is not None else None
     if lm is None:
         log.warning("no phone LM (lm.phones.4.bin/.arpa) in %s: no unsupervised metric, no best.pt", text_dir)
-    inputs = _inputs(feat_dir, text_dir, cfg)
+    files = _input_files(feat_dir, text_dir, cfg, Path(lm_path) if lm_path else None)
+    inputs = {k: sha256_file(p) for k, p in files.items()}
+    lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
+               "inputs": inputs, "files": {k: str(p) for k, p in files.items()}}
+    trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, lineage=lineage, rank=rank,
+                         world_size=world)
+    trainer.maybe_resume()  # before anything in outdir is rewritten: a refused resume changes nothing
     if rank == 0:
         outdir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, outdir / "config.yaml")
-    lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
-               "inputs": inputs}
+        save_config(cfg, outdir / "config.yaml")  # the settings this run continues with
     with Tracker(outdir, "train-gan", config=cfg, seed=cfg.trainer.seed, inputs=inputs, wandb=wandb, rank=rank) as tr:
-        lineage["provenance"] = {k: v for k, v in tr.info.items() if k != "config"}
-        trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, tracker=tr, lineage=lineage,
-                             rank=rank, world_size=world)
+        trainer.lineage["provenance"] = {k: v for k, v in tr.info.items() if k != "config"}
+        trainer.tracker = tr
         result = trainer.train()
     if world > 1:
         import torch.distributed as dist  # noqa: PLC0415

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wav2vec_u.config import add_tracking_arguments
 from wav2vec_u.io import write_json
 from wav2vec_u.train.selection import select_checkpoints, selection_record
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="valid", help="feature split to decode")
     parser.add_argument("--tolerance", type=float, default=1.2, help="the 1.2 of paper Eq. 6")
     parser.add_argument("--out", type=Path, help="JSON report (default: print only)")
+    add_tracking_arguments(parser, tracked=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,22 @@ update generalises this). Every update draws a new batch of segment features and
 unpaired phone text from in-memory sets::
 
     trainer = GanTrainer(cfg, outdir, train_feats, text, phones, valid=valid_feats, lm=lm)
-    result = trainer.train()      # "done", "preempted"; raises TrainingDiverged on NaN/inf
+    result = trainer.train()      # "done", "preempted"; raises TrainingDiverged when it explodes
 
 Checkpoints: ``last.pt`` every ``trainer.save_every`` updates and at the end, ``best.pt``
 when the unsupervised metric (``weighted_lm_ppl``, lower is better) improves. Never by PER.
-SIGTERM / SIGUSR1 save ``last.pt`` and stop cleanly (cluster pre-emption); a non-finite loss
-stops with a clear message, keeping the last good checkpoint.
+SIGTERM / SIGUSR1 save ``last.pt`` and stop cleanly (cluster pre-emption); SIGINT (Ctrl-C) saves
+``last.pt`` too, then raises KeyboardInterrupt as Ctrl-C always does.
+
+Divergence guard: a NaN/inf loss, an update whose |loss| exceeds ``trainer.max_loss``, or
+``trainer.max_nonfinite_grads`` updates in a row with an inf/NaN gradient norm stop training
+with :class:`TrainingDiverged`. It is checked before every log row, validation and save, so
+neither ``last.pt`` nor ``best.pt`` ever holds a diverged model. The checks accumulate on the
+device and are read at those points only (no host synchronisation per update).
+
+Resume: the optimiser settings of the current config (lr, betas, eps, weight decay) replace
+those stored in ``last.pt`` and the change is logged and kept in the checkpoint's
+``lineage["resumed"]``; inputs that differ from the hashes the checkpoint records are refused.
 
 Multi-process (``torchrun``): each rank draws its slice of the global batch; gradients are
 summed over ranks with one all-reduce per update (the losses are sums over utterances, so
@@ -46,7 +56,11 @@ log = logging.getLogger("wav2vec_u.train")
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+    """A loss became NaN, infinite or larger than trainer.max_loss, or gradient norms stayed non-finite."""
+
+
+# what the divergence record's first entry means (0 = nothing went wrong)
+_NONFINITE_LOSS, _LOSS_TOO_LARGE, _NONFINITE_GRADS = 1, 2, 3
 
 
 @dataclass
@@ -88,7 +102,13 @@ class GanTrainer:
         self.best_metric = math.inf
         self.history: list[dict[str, Any]] = []
         self._stop_signal: str | None = None
-        self._nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        # divergence record on the device: [what, update, value, was a D step]; what == 0: healthy
+        self._diverged = torch.zeros(4, dtype=torch.float64, device=self.device)
+        # per model (0: G, 1: D): its own updates in a row with an inf/NaN gradient norm (they alternate)
+        self._bad_grads_in_a_row = torch.zeros(2, dtype=torch.long, device=self.device)
+        self._last_saved: tuple[int, Path] | None = None  # the last good checkpoint, for the message
+        self._resumed: bool | None = None  # None: maybe_resume has not run yet
+        self._resume_notes: list[tuple[int, str]] = []  # (level, message), logged when training starts
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -126,15 +146,74 @@ class GanTrainer:
     def save(self, name: str) -> Path | None:
         if self.rank != 0:
             return None
-        return save_checkpoint(self.outdir / name, self.state_dict())
+        path = save_checkpoint(self.outdir / name, self.state_dict())
+        if name == "last.pt":
+            self._last_saved = (self.step, path)
+        return path
 
     def maybe_resume(self) -> bool:
+        """Load ``last.pt`` when resuming is on and it exists; refuses a checkpoint of other inputs."""
+        if self._resumed is not None:
+            return self._resumed
         path = self.outdir / "last.pt"
+        self._resumed = False
         if not (self.cfg.trainer.resume and path.is_file()):
             return False
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        log.info("resumed from %s at update %d", path, self.step)
+        state = load_checkpoint(path, map_location=self.device)
+        self._refuse_changed_inputs(path, state)
+        self.load_state_dict(state)
+        changed = self._apply_optim_settings()
+        history = list(state.get("lineage", {}).get("resumed", []))
+        self._resume_notes.append((logging.INFO, f"resumed from {path} at update {self.step}"))
+        if changed:
+            # the run record: the log says it, and every later checkpoint carries it in its lineage
+            self._resume_notes.append((logging.WARNING, "new optimiser settings, applied to the loaded optimisers: "
+                                       + ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())))
+            history.append({"step": self.step,
+                            "optim_changed": {k: {"old": old, "new": new} for k, (old, new) in changed.items()}})
+        self.lineage = {**self.lineage, "resumed": history}
+        self._last_saved = (self.step, path)
+        self._resumed = True
         return True
+
+    def _refuse_changed_inputs(self, path: Path, state: dict[str, Any]) -> None:
+        """Resuming on other data than the checkpoint was trained on is refused, naming the file."""
+        then = state.get("lineage", {}).get("inputs", {}) or {}
+        now = self.lineage.get("inputs", {}) or {}
+        shared = sorted(set(then) & set(now))
+        if then and not shared:
+            log.warning("%s records no input hashes this version can compare; resuming without checking inputs", path)
+        changed = [k for k in shared if then[k] != now[k]]
+        gone = [k for k in sorted(set(then) - set(now)) if "/" in k]
+        if changed or gone:
+            key = (changed or gone)[0]
+            where = self.lineage.get("files", {}).get(key, key)
+            what = "changed" if changed else "is missing"
+            raise ValueError(
+                f"cannot resume {path} (update {state.get('step')}): its input {key} ({where}) {what} since the "
+                f"checkpoint was written. Train into a new output folder, or set trainer.resume=false to start "
+                f"this folder afresh (its checkpoints are then overwritten)")
+
+    def _apply_optim_settings(self) -> dict[str, tuple[Any, Any]]:
+        """Put the config's optimiser settings into the loaded param groups; {"optim.key": (old, new)} changed.
+
+        Adam keeps lr, betas, eps and weight decay in its param groups and ``load_state_dict``
+        restores them from the checkpoint, so without this a new ``optim.lr_g`` given on resume
+        was silently ignored while config.yaml recorded it.
+        """
+        o = self.cfg.optim
+        changed: dict[str, tuple[Any, Any]] = {}
+        for opt, lr, weight_decay, which in ((self.opt_g, o.lr_g, o.weight_decay_g, "g"),
+                                             (self.opt_d, o.lr_d, o.weight_decay_d, "d")):
+            wanted = {f"optim.lr_{which}": ("lr", lr), f"optim.weight_decay_{which}": ("weight_decay", weight_decay),
+                      "optim.betas": ("betas", tuple(o.betas)), "optim.eps": ("eps", o.eps)}
+            for key, (name, value) in wanted.items():
+                for group in opt.param_groups:
+                    old = tuple(group[name]) if name == "betas" else group[name]
+                    if old != value:
+                        changed.setdefault(key, (old, value))
+                    group[name] = value
+        return changed
 
     # -- one update ------------------------------------------------------------------------
     def code_weight(self) -> float:
@@ -184,17 +263,51 @@ class GanTrainer:
         self._all_reduce_grads(params)
         gnorm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_norm)
         opt.step()
-        self._nonfinite |= ~torch.isfinite(loss.detach())
-        stats["grad_norm_d" if d_turn else "grad_norm_g"] = gnorm.detach()
         self.step += 1
+        self._watch_divergence(loss.detach(), gnorm.detach(), d_turn)
+        stats["grad_norm_d" if d_turn else "grad_norm_g"] = gnorm.detach()
         return stats
 
+    def _watch_divergence(self, loss: torch.Tensor, gnorm: torch.Tensor, d_turn: bool) -> None:
+        """Record the first sign of divergence on the device; :meth:`check_finite` reads it."""
+        t = self.cfg.trainer
+        loss = loss.double()
+        i = int(d_turn)
+        in_a_row = torch.where(torch.isfinite(gnorm), 0, self._bad_grads_in_a_row[i] + 1)
+        self._bad_grads_in_a_row[i] = in_a_row
+        what = torch.where(~torch.isfinite(loss), _NONFINITE_LOSS,
+                           torch.where(loss.abs() > t.max_loss, _LOSS_TOO_LARGE,
+                                       torch.where(in_a_row >= t.max_nonfinite_grads, _NONFINITE_GRADS, 0)))
+        value = torch.where(what == _NONFINITE_GRADS, gnorm.double(), loss)
+        now = torch.stack([what.double(), torch.full_like(loss, self.step), value,
+                           torch.full_like(loss, float(d_turn))])
+        self._diverged = torch.where(self._diverged[0] > 0, self._diverged, now)
+
     def check_finite(self) -> None:
-        if bool(self._nonfinite):
-            raise TrainingDiverged(
-                f"a loss became NaN or inf before update {self.step}; training stopped. The last good "
-                f"checkpoint is {self.outdir / 'last.pt'} (if one was saved). Lower optim.lr_g / optim.lr_d, "
-                "check the features for NaN, or raise loss.gradient_penalty.")
+        """Raise TrainingDiverged if the guard saw a NaN/inf or exploding loss, or non-finite gradients."""
+        what, step, value, d_turn = self._diverged.tolist()  # one host sync, at log/validate/save points only
+        if what == 0:
+            return
+        t = self.cfg.trainer
+        loss_name, model = ("loss_d", "discriminator") if d_turn else ("loss_g", "generator")
+        if what == _NONFINITE_LOSS:
+            cause = f"{loss_name} became NaN or inf at update {int(step)}"
+        elif what == _LOSS_TOO_LARGE:
+            cause = (f"{loss_name} exploded to {value:.3g} at update {int(step)} "
+                     f"(above trainer.max_loss = {t.max_loss:g})")
+        else:
+            cause = (f"the {model}'s gradient norm was {value} for {t.max_nonfinite_grads} of its updates in a row, "
+                     f"up to update {int(step)} (trainer.max_nonfinite_grads = {t.max_nonfinite_grads})")
+        if self._last_saved is not None:
+            kept = f"The last good checkpoint is {self._last_saved[1]} (update {self._last_saved[0]})"
+        else:
+            kept = "No checkpoint had been saved yet"
+        best = self.outdir / "best.pt"
+        if best.is_file():
+            kept += f"; {best} is kept as it was"
+        raise TrainingDiverged(
+            f"training diverged: {cause}; stopped without saving the diverged model. {kept}. Lower optim.lr_g / "
+            "optim.lr_d, check the features for NaN, or raise loss.gradient_penalty.")
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> dict[str, Any]:
@@ -218,13 +331,23 @@ class GanTrainer:
 
     # -- loop ------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        self._stop_signal = signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        if name == "SIGINT" and self._stop_signal == "SIGINT":
+            raise KeyboardInterrupt  # a second Ctrl-C: do not wait for the save
+        self._stop_signal = name
 
     def train(self) -> TrainResult:
         t = self.cfg.trainer
-        self.maybe_resume()
+        resumed = self.maybe_resume()
+        for level, note in self._resume_notes:
+            log.log(level, "%s", note)
+        if self.tracker is not None:
+            # the updates after the resumed checkpoint are done again: their old rows go, so each
+            # update has one row in metrics.jsonl (a fresh start forgets every row of an old run)
+            self.tracker.forget_steps_after(self.step if resumed else -1)
         handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
+        # SIGINT too: Ctrl-C keeps the work since the last save, as a pre-emption does
+        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
             try:
                 handlers[sig] = signal.signal(sig, self._on_signal)
             except ValueError:  # not the main thread
@@ -248,7 +371,7 @@ class GanTrainer:
                     self.save("last.pt")
                     log.warning("%s received: saved %s at update %d and stopped", self._stop_signal,
                                 self.outdir / "last.pt", self.step)
-                    status = "preempted"
+                    status = "interrupted" if self._stop_signal == "SIGINT" else "preempted"
                     break
                 stats = self.train_step()
                 for k, v in stats.items():
@@ -279,6 +402,8 @@ class GanTrainer:
                 bar.close()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
+        if status == "interrupted":  # saved; now stop the caller as Ctrl-C does (the CLI exits 130)
+            raise KeyboardInterrupt
         return TrainResult(status, self.step, self.best_metric, last_metrics)
 
     def _validate_and_select(self) -> dict[str, Any]:
