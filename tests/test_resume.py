@@ -1,6 +1,5 @@
 """Checkpoints: an interrupted and resumed run equals an uninterrupted one; signals; NaN guard."""
 
-import os
 import signal
 
 import pytest
@@ -10,7 +9,7 @@ from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.checkpoint import generator_logits, load_checkpoint, load_generator
 from wav2vec_u.train.run import train_gan
 from wav2vec_u.train.config import GanConfig
-from toys import make_toy, write_toy
+from toys import make_toy, signal_after_step, write_toy
 from wav2vec_u.train.trainer import GanTrainer, TrainingDiverged
 
 
@@ -43,14 +42,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(toy_dirs, tmp_path, mo
 
     # pre-empted by SIGUSR1 right after update 100, then the same command again
     original = GanTrainer.train_step
-
-    def step_then_signal(self):
-        out = original(self)
-        if self.step == 100:
-            os.kill(os.getpid(), signal.SIGUSR1)
-        return out
-
-    monkeypatch.setattr(GanTrainer, "train_step", step_then_signal)
+    signal_after_step(monkeypatch, 100, signal.SIGUSR1)
     first = train_gan(small_cfg(feats, text, "trainer.max_updates=200"), tmp_path / "b")
     assert first["status"] == "preempted" and first["step"] == 100
     assert load_checkpoint(tmp_path / "b" / "last.pt")["step"] == 100

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from toys import make_toy, write_toy
+from toys import make_toy, signal_after_step, write_toy
 from wav2vec_u.cli import main
 from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.lock import LOCK_FILE, RunLocked, run_lock
@@ -231,14 +231,7 @@ def test_the_lock_is_reentrant_in_one_thread_only(tmp_path):
 def test_sigint_saves_last_pt_and_the_cli_exits_130(toy_dirs, tmp_path, monkeypatch):
     feats, text = toy_dirs
     original = GanTrainer.train_step
-
-    def step_then_ctrl_c(self):
-        out = original(self)
-        if self.step == 30:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(GanTrainer, "train_step", step_then_ctrl_c)
+    signal_after_step(monkeypatch, 30, signal.SIGINT)
     handler = signal.getsignal(signal.SIGINT)
     assert cli(tmp_path, feats, text, "trainer.max_updates=100") == 130
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 30  # not 0: the work since the last save is kept

@@ -200,3 +200,20 @@ def corrupt(labels: Sequence[str], inventory: Sequence[str], rng: np.random.Gene
         if rng.random() < ins:
             out.append(str(rng.choice(inventory)))
     return out
+
+
+def signal_after_step(monkeypatch, step: int, sig) -> None:
+    """Make the GAN trainer send itself ``sig`` right after update ``step`` (pre-emption, Ctrl-C)."""
+    import os
+
+    from wav2vec_u.train.trainer import GanTrainer
+
+    original = GanTrainer.train_step
+
+    def step_then_signal(self):
+        out = original(self)
+        if self.step == step:
+            os.kill(os.getpid(), sig)
+        return out
+
+    monkeypatch.setattr(GanTrainer, "train_step", step_then_signal)
