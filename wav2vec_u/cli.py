@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("wav2vec_u.decode.decode_command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),
     "self-train": ("wav2vec_u.self_train.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
+    "transcribe": ("wav2vec_u.transcribe.transcribe_command", "transcribe long recordings (files or folders): TextGrid, EAF, CTM, SRT, CSV with times and confidence"),
     "demo": ("wav2vec_u.demo.demo_command", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
     "report": ("wav2vec_u.demo.report_command", "the demo's results table for a run folder the commands wrote (recipes)"),
 }

@@ -1,0 +1,174 @@
+"""w2vu transcribe on long recordings built here: chunks, times, the five formats, resumption, bad files.
+
+The model is an untrained CTC model on MFCC features (its blank pushed down so that it emits
+phones): what is under test is the transcription machinery, not learning.
+"""
+
+import csv
+import hashlib
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from wav2vec_u.audio.io import SAMPLE_RATE, load_16k, resample
+from wav2vec_u.audio.vad import trim_edges
+from wav2vec_u.config import to_dict
+from wav2vec_u.io import write_json
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng to synthesise speech")
+
+SENTENCES = [
+    "the river runs past the old mill every morning",
+    "my grandmother told this story when we were young",
+    "she carried water from the well to the house",
+    "the children played near the fire until night",
+    "we planted seeds when the rains came back",
+    "he walked for three days to reach the market",
+]
+SR_OUT = 44_100
+
+
+@pytest.fixture(scope="module")
+def utterances(tmp_path_factory):
+    """16 kHz speech of each sentence, its silent edges trimmed (known speech boundaries)."""
+    d = tmp_path_factory.mktemp("espeak")
+    out = []
+    for i, s in enumerate(SENTENCES):
+        wav_path = d / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(wav_path), s], check=True)
+        wav = load_16k(wav_path)
+        a, b = trim_edges(wav, SAMPLE_RATE, threshold_db=40)
+        out.append(wav[a:b] * 0.5)
+    return out
+
+
+def build_recording(utts, seconds: float, seed: int = 0):
+    """~``seconds`` of 16 kHz audio: utterances joined by 1.5-4 s pauses, white noise at -60 dBFS.
+
+    Returns the audio and the (start, end) seconds of the speech in it."""
+    rng = np.random.default_rng(seed)
+    parts, spans, t = [], [], 0
+    gap = int(rng.uniform(1.5, 3.0) * SAMPLE_RATE)
+    parts.append(np.zeros(gap, np.float32))
+    t += gap
+    i = 0
+    while t < seconds * SAMPLE_RATE:
+        u = utts[i % len(utts)]
+        i += 1
+        parts.append(u)
+        spans.append((t / SAMPLE_RATE, (t + len(u)) / SAMPLE_RATE))
+        t += len(u)
+        gap = int(rng.uniform(1.5, 4.0) * SAMPLE_RATE)
+        parts.append(np.zeros(gap, np.float32))
+        t += gap
+    wav = np.concatenate(parts)
+    wav = wav + 0.001 * rng.standard_normal(len(wav)).astype(np.float32)
+    return wav.astype(np.float32), spans
+
+
+def write_stereo_44k(path: Path, wav16: np.ndarray) -> Path:
+    """The 16 kHz audio as a stereo 44.1 kHz PCM-16 file (the right channel quieter), written in blocks."""
+    block = 160 * 16000  # whole 10 ms periods: 160 samples at 16 kHz = 441 at 44.1 kHz
+    with sf.SoundFile(str(path), "w", SR_OUT, 2, subtype="PCM_16") as f:
+        for a in range(0, len(wav16), block):
+            x = resample(wav16[a:a + block], SAMPLE_RATE, SR_OUT)
+            f.write(np.stack([x, 0.8 * x], axis=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """An untrained CTC model on MFCC features and the frame folder whose meta.json names them."""
+    from wav2vec_u.audio.extract import ExtractConfig
+    from wav2vec_u.audio.features import FeatureConfig, build_extractor
+    from wav2vec_u.models.ctc import BLANK, CtcModel, CtcModelConfig, save_ctc_model
+
+    d = tmp_path_factory.mktemp("model")
+    dim = build_extractor(FeatureConfig()).dim
+    torch.manual_seed(0)
+    model = CtcModel(dim, [BLANK] + [f"p{i}" for i in range(12)], CtcModelConfig(hidden=16, layers=1, subsample=2))
+    model.blank_offset = 50.0  # untrained: keep the blank from winning everywhere, so phones come out
+    save_ctc_model(d / "ctc.pt", model)
+    frames = d / "frames"
+    frames.mkdir()
+    write_json(frames / "meta.json", {"kind": "frames", "extractor": "mfcc", "frame_rate": 100.0,
+                                      "provenance": {"config": to_dict(ExtractConfig())}})
+    return d
+
+
+def transcribe(model_dir, inputs, out, *extra, workers=1):
+    from wav2vec_u.cli import main
+
+    argv = ["transcribe", str(model_dir / "ctc.pt"), *map(str, inputs), "--out", str(out),
+            "--features-dir", str(model_dir / "frames"), "--no-progress", "--workers", str(workers), *extra]
+    assert main(argv) == 0
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tiers_from_csv(path):
+    tiers = {}
+    for r in read_csv(path):
+        tiers.setdefault(r["tier"], []).append((float(r["start"]), float(r["end"]), r["label"]))
+    return tiers
+
+
+def test_two_minutes_stereo_44k(utterances, model_dir, tmp_path):
+    wav, spans = build_recording(utterances, 120)
+    (tmp_path / "rec").mkdir()
+    src = write_stereo_44k(tmp_path / "rec" / "field.wav", wav)
+    out = tmp_path / "out"
+    transcribe(model_dir, [tmp_path / "rec"], out)
+    tiers = tiers_from_csv(out / "field.csv")
+    chunks = tiers["chunks"]
+    # chunk boundaries: one chunk per utterance, within 0.1 s of the known speech edges
+    assert len(chunks) == len(spans), (chunks, spans)
+    err = [max(abs(c[0] - s[0]), abs(c[1] - s[1])) for c, s in zip(chunks, spans)]
+    print(f"\nchunk-boundary error: max {max(err):.3f} s, mean {np.mean(err):.3f} s over {len(spans)} chunks")
+    assert max(err) <= 0.1
+    # phones: monotone, inside their chunk
+    phones = tiers["phones"]
+    assert phones
+    starts = [p[0] for p in phones]
+    assert starts == sorted(starts)
+    assert all(p[0] < p[1] for p in phones)
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(phones, phones[1:]))
+    for p in phones:
+        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in chunks), p
+    assert_formats_agree(out, "field", src)
+
+
+def assert_formats_agree(out: Path, name: str, media: Path):
+    """TextGrid (praatio), EAF (pympi-ling), CTM and SRT hold the tiers of the CSV."""
+    from praatio import textgrid
+    from pympi import Elan
+
+    tiers = tiers_from_csv(out / f"{name}.csv")
+    tg = textgrid.openTextgrid(str(out / f"{name}.TextGrid"), includeEmptyIntervals=False)
+    assert list(tg.tierNames) == list(tiers)
+    for t, items in tiers.items():
+        got = [(round(e.start, 3), round(e.end, 3), e.label) for e in tg.getTier(t).entries]
+        assert got == items, t
+    eaf = Elan.Eaf(str(out / f"{name}.eaf"))
+    assert sorted(eaf.get_tier_names()) == sorted(tiers)
+    for t, items in tiers.items():
+        got = sorted((a / 1000, b / 1000, v) for a, b, v, *_ in eaf.get_annotation_data_for_tier(t))
+        assert got == items, t
+    linked = eaf.get_linked_files()
+    assert linked and (out / linked[0]["RELATIVE_MEDIA_URL"]).resolve() == media.resolve()
+    assert linked[0]["MEDIA_URL"] == media.resolve().as_uri()
+    ctm = [line.split() for line in (out / f"{name}.ctm").read_text().splitlines()]
+    assert [(float(r[2]), round(float(r[2]) + float(r[3]), 3), r[4]) for r in ctm] == tiers["phones"]
+    srt = (out / f"{name}.srt").read_text().strip().split("\n\n")
+    assert len(srt) == len(tiers["chunks"])
