@@ -172,3 +172,106 @@ def assert_formats_agree(out: Path, name: str, media: Path):
     assert [(float(r[2]), round(float(r[2]) + float(r[3]), 3), r[4]) for r in ctm] == tiers["phones"]
     srt = (out / f"{name}.srt").read_text().strip().split("\n\n")
     assert len(srt) == len(tiers["chunks"])
+
+
+@pytest.fixture(scope="module")
+def archive(utterances, tmp_path_factory):
+    """A folder of three ~20 s recordings (one in a subfolder, one FLAC), stereo 44.1 kHz."""
+    d = tmp_path_factory.mktemp("archive")
+    (d / "day2").mkdir()
+    for i, name in enumerate(["a.wav", "day2/b.flac", "c.wav"]):
+        wav, _ = build_recording(utterances, 20, seed=i)
+        x = resample(wav, SAMPLE_RATE, SR_OUT)
+        sf.write(str(d / name), np.stack([x, 0.8 * x], axis=1), SR_OUT, subtype="PCM_16")
+    return d
+
+
+def snapshot(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_rerun_after_a_kill_is_byte_identical_and_skips_finished(archive, model_dir, tmp_path, monkeypatch):
+    from wav2vec_u.transcribe import transcribe as tr
+
+    ref = tmp_path / "ref"
+    transcribe(model_dir, [archive], ref)
+    first = snapshot(ref)
+    assert {"a.TextGrid", "a.eaf", "a.ctm", "a.srt", "a.csv", "day2/b.csv", "c.csv", "skipped.tsv"} <= set(first)
+
+    # a run killed after its first recording: the second raises as a kill would
+    out = tmp_path / "out"
+    real, calls = tr._run_one, []
+
+    def killed_after_first(*a, **k):
+        calls.append(a[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(tr, "_run_one", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        tr.transcribe_archive(model_dir / "ctc.pt", [archive], out, features_dir=model_dir / "frames", progress=False)
+    monkeypatch.setattr(tr, "_run_one", real)
+    assert (out / "a.done.json").is_file() and not (out / "day2" / "b.done.json").exists()
+    res = tr.transcribe_archive(model_dir / "ctc.pt", [archive], out, features_dir=model_dir / "frames", progress=False)
+    assert (res["done_before"], res["transcribed"]) == (1, 2)
+    assert snapshot(out) == first
+
+    # one recording's outputs deleted: only it is redone, and the same bytes come back
+    (out / "c.csv").unlink()
+    res = tr.transcribe_archive(model_dir / "ctc.pt", [archive], out, features_dir=model_dir / "frames", progress=False)
+    assert (res["done_before"], res["transcribed"]) == (2, 1)
+    assert snapshot(out) == first
+    # a changed option changes the fingerprint: everything is redone
+    res = tr.transcribe_archive(model_dir / "ctc.pt", [archive], out, tr.TranscribeConfig(words=False),
+                                features_dir=model_dir / "frames", progress=False)
+    assert res["transcribed"] == 3
+
+
+def test_corrupt_and_empty_files_are_skipped_with_reasons(archive, model_dir, tmp_path):
+    d = tmp_path / "mixed"
+    shutil.copytree(archive, d)
+    (d / "empty.wav").write_bytes(b"")
+    (d / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4)
+    sf.write(str(d / "silent_header.wav"), np.zeros((0, 2), np.float32), SR_OUT)
+    out = tmp_path / "out"
+    transcribe(model_dir, [d], out)
+    rows = [line.split("\t") for line in (out / "skipped.tsv").read_text().splitlines()[1:]]
+    reasons = {Path(p).name: r for p, r in rows}
+    assert set(reasons) == {"empty.wav", "corrupt.wav", "silent_header.wav"}
+    assert all(str(d) in r for r in reasons.values())  # each reason names the file
+    print("\nskipped:", reasons)
+    for name in ["a", "day2/b", "c"]:
+        assert (out / f"{name}.done.json").is_file()
+
+
+def test_mp3_input(utterances, model_dir, tmp_path):
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile cannot write MP3 (needs libsndfile >= 1.1 built with LAME/mpg123)")
+    wav, spans = build_recording(utterances, 30, seed=3)
+    x = resample(wav, SAMPLE_RATE, SR_OUT)
+    sf.write(str(tmp_path / "rec.mp3"), np.stack([x, 0.8 * x], axis=1), SR_OUT, format="MP3")
+    out = tmp_path / "out"
+    transcribe(model_dir, [tmp_path / "rec.mp3"], out)
+    chunks = tiers_from_csv(out / "rec.csv")["chunks"]
+    assert len(chunks) == len(spans)
+    err = [max(abs(c[0] - s[0]), abs(c[1] - s[1])) for c, s in zip(chunks, spans)]
+    print(f"\nMP3 chunk-boundary error: max {max(err):.3f} s")
+    assert max(err) <= 0.1
+    assert_formats_agree(out, "rec", tmp_path / "rec.mp3")
+
+
+def test_features_must_be_known(model_dir, archive, tmp_path):
+    from wav2vec_u.config import ConfigError
+    from wav2vec_u.transcribe.transcribe import transcribe_archive
+
+    with pytest.raises(FileNotFoundError, match="--features-dir"):
+        transcribe_archive(model_dir / "ctc.pt", [archive], tmp_path / "o", progress=False)
+    seg = tmp_path / "seg"
+    seg.mkdir()
+    write_json(seg / "meta.json", {"kind": "segments"})
+    with pytest.raises(ConfigError, match="trained on frames"):
+        transcribe_archive(model_dir / "ctc.pt", [archive], tmp_path / "o", features_dir=seg, progress=False)
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        transcribe_archive(model_dir / "ctc.pt", [archive], tmp_path / "o", features_dir=tmp_path, progress=False)

@@ -75,6 +75,7 @@ def write_eaf(tr, path: Path, media: Path) -> Path:
             eaf.add_annotation(name, int(round(x.start * 1000)), int(round(x.end * 1000)), x.label)
     eaf.remove_tier("default")
     with atomic_path(path, suffix=".eaf") as tmp:
+        tmp.unlink()  # pympi renames an existing file to .bak before writing: give it none
         Elan.to_eaf(str(tmp), eaf)
     return path
 

@@ -31,6 +31,8 @@ class Recording:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise AudioError(f"{self.path} is empty (0 bytes): a copy that failed?")
         try:
             info = sf.info(str(self.path))
         except Exception as exc:  # libsndfile's errors say "Format not recognised" etc.

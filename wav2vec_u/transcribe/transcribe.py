@@ -44,7 +44,8 @@ from wav2vec_u.audio.io import SAMPLE_RATE, AudioError
 from wav2vec_u.config import ConfigError, at_least, from_dict, to_dict
 from wav2vec_u.decode.lexicon_decoder import DecoderConfig
 from wav2vec_u.decode.viterbi import Segment, log_softmax, viterbi_decode
-from wav2vec_u.io import atomic_write_text, read_json, sha256_file, sha256_json, write_json
+from wav2vec_u.io import (atomic_write_text, read_json, remove_stale_temporaries, sha256_file, sha256_json,
+                          write_json)
 from wav2vec_u.transcribe.chunks import ChunkConfig, find_chunks
 from wav2vec_u.transcribe.stream import Recording
 
@@ -353,6 +354,7 @@ def transcribe_archive(model_path: str | Path, inputs: list[str | Path], outdir:
     cfg = cfg or TranscribeConfig()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(outdir)  # a kill -9 leaves atomic writes' temporaries behind
     files = find_audio(inputs)
     if not files:
         raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {', '.join(map(str, inputs))}")
