@@ -275,3 +275,71 @@ def test_features_must_be_known(model_dir, archive, tmp_path):
         transcribe_archive(model_dir / "ctc.pt", [archive], tmp_path / "o", features_dir=seg, progress=False)
     with pytest.raises(FileNotFoundError, match="meta.json"):
         transcribe_archive(model_dir / "ctc.pt", [archive], tmp_path / "o", features_dir=tmp_path, progress=False)
+
+
+def test_workers_give_the_same_files(archive, model_dir, tmp_path):
+    transcribe(model_dir, [archive], tmp_path / "serial")
+    transcribe(model_dir, [archive], tmp_path / "parallel", workers=2)
+    assert snapshot(tmp_path / "parallel") == snapshot(tmp_path / "serial")
+
+
+def write_text_dir(d: Path) -> Path:
+    """A lexicon over the toy phones and a word bigram LM (ARPA; KenLM wants at least bigrams),
+    named as prepare-text names them."""
+    d.mkdir()
+    words = {f"w{i}": f"p{i} p{(i + 3) % 12}" for i in range(12)} | {f"v{i}": f"p{i}" for i in range(12)}
+    (d / "lexicon.lst").write_text("".join(f"{w}\t{p}\n" for w, p in words.items()))
+    lines = ["\\data\\", f"ngram 1={len(words) + 3}", "ngram 2=1", "", "\\1-grams:", "-1.0\t<s>\t0",
+             "-1.0\t</s>", "-2.0\t<unk>"]
+    lines += [f"-1.4\t{w}\t0" for w in words] + ["", "\\2-grams:", "-0.5\t<s> w0", "", "\\end\\", ""]
+    (d / "lm.words.4.arpa").write_text("\n".join(lines))
+    return d
+
+
+def test_words_with_a_lexicon_and_word_lm(archive, model_dir, tmp_path):
+    text = write_text_dir(tmp_path / "text")
+    out = tmp_path / "out"
+    transcribe(model_dir, [archive / "a.wav"], out, "--text-dir", str(text))
+    tiers = tiers_from_csv(out / "a.csv")
+    assert list(tiers) == ["chunks", "words", "phones"]
+    words = tiers["words"]
+    assert words and all(w[2] in {f"w{i}" for i in range(12)} | {f"v{i}" for i in range(12)} for w in words)
+    assert all(a[1] <= b[0] + 1e-9 and a[0] < a[1] for a, b in zip(words, words[1:]))
+    for w in words:
+        assert any(c[0] - 1e-6 <= w[0] and w[1] <= c[1] + 1e-6 for c in tiers["chunks"]), w
+    assert [c[2] for c in tiers["chunks"]][0].split()[0] == words[0][2]  # chunks are labelled with their words
+    assert_formats_agree(out, "a", archive / "a.wav")
+    assert len((out / "a.words.ctm").read_text().splitlines()) == len(words)
+    conf = [float(r["confidence"]) for r in read_csv(out / "a.csv") if r["tier"] == "words"]
+    assert all(0 < c <= 1 for c in conf)
+
+
+@pytest.mark.slow
+def test_twenty_minutes_in_bounded_memory(utterances, model_dir, tmp_path):
+    """The issue's archive-sized case: 20 minutes of stereo 44.1 kHz, run in a fresh process
+    whose peak RSS is measured (the file alone, decoded whole as float32, would be 423 MB)."""
+    wav, spans = build_recording(utterances, 20 * 60, seed=7)
+    (tmp_path / "rec").mkdir()
+    src = write_stereo_44k(tmp_path / "rec" / "long.wav", wav)
+    del wav
+    out = tmp_path / "out"
+    code = ("import resource, sys, time; from wav2vec_u.cli import main; t = time.time(); "
+            f"rc = main(['transcribe', '{model_dir / 'ctc.pt'}', '{src}', '--out', '{out}', "
+            f"'--features-dir', '{model_dir / 'frames'}', '--no-progress']); "
+            "print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "
+            "'WALL_S', time.time() - t); sys.exit(rc)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    line = next(x for x in res.stdout.splitlines() if x.startswith("PEAK_RSS_MB"))
+    peak, wall = float(line.split()[1]), float(line.split()[3])
+    tiers = tiers_from_csv(out / "long.csv")
+    chunks = tiers["chunks"]
+    assert len(chunks) == len(spans)
+    err = [max(abs(c[0] - s[0]), abs(c[1] - s[1])) for c, s in zip(chunks, spans)]
+    print(f"\n20 min stereo 44.1 kHz: peak RSS {peak:.0f} MB, {wall:.0f} s wall "
+          f"({20 * 60 / wall:.0f}x real time), chunk-boundary error max {max(err):.3f} s "
+          f"mean {np.mean(err):.3f} s over {len(spans)} chunks")
+    assert max(err) <= 0.1
+    assert peak < 1024  # bounded: the whole file is never in memory
+    starts = [p[0] for p in tiers["phones"]]
+    assert starts == sorted(starts)
+    assert_formats_agree(out, "long", src)
