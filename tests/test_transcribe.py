@@ -343,3 +343,19 @@ def test_twenty_minutes_in_bounded_memory(utterances, model_dir, tmp_path):
     starts = [p[0] for p in tiers["phones"]]
     assert starts == sorted(starts)
     assert_formats_agree(out, "long", src)
+
+
+def test_silero_chunks(utterances, model_dir, tmp_path):
+    pytest.importorskip("silero_vad")
+    from wav2vec_u.audio.silero import silero_probabilities
+
+    wav, spans = build_recording(utterances, 30, seed=5)
+    batched, streamed = silero_probabilities(wav), silero_probabilities(wav, row_s=1e9)
+    assert np.mean((batched >= 0.5) == (streamed >= 0.5)) > 0.99  # rows with warm-up ~ one stream
+    (tmp_path / "rec").mkdir()
+    write_stereo_44k(tmp_path / "rec" / "s.wav", wav)
+    out = tmp_path / "out"
+    transcribe(model_dir, [tmp_path / "rec"], out, "chunks.vad.method=silero")
+    chunks = tiers_from_csv(out / "s.csv")["chunks"]
+    assert len(chunks) == len(spans)
+    assert max(max(abs(c[0] - s[0]), abs(c[1] - s[1])) for c, s in zip(chunks, spans)) <= 0.1

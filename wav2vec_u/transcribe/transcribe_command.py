@@ -29,13 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes, one torch thread each")
     parser.add_argument("--config", type=Path, help="YAML config file (default: built-in defaults)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    # KEY=VALUE after the options: w2vu's main hands them over in args.overrides
+    parser.set_defaults(overrides=[])
 
 
 def run(args: argparse.Namespace) -> int:
     from wav2vec_u.transcribe.transcribe import TranscribeConfig, transcribe_archive
 
-    overrides = [x for x in args.inputs if "=" in x and not Path(x).exists()]
-    inputs = [x for x in args.inputs if x not in overrides]
+    given = [x for x in args.inputs if "=" in x and not Path(x).exists()]
+    inputs = [x for x in args.inputs if x not in given]
+    overrides = given + list(args.overrides)
     if not inputs:
         raise FileNotFoundError("no INPUT given: name audio files or folders")
     cfg = load_config(TranscribeConfig, args.config, overrides)
