@@ -359,3 +359,52 @@ def test_silero_chunks(utterances, model_dir, tmp_path):
     chunks = tiers_from_csv(out / "s.csv")["chunks"]
     assert len(chunks) == len(spans)
     assert max(max(abs(c[0] - s[0]), abs(c[1] - s[1])) for c, s in zip(chunks, spans)) <= 0.1
+
+
+def test_gan_finds_its_segments_through_its_lineage(utterances, tmp_path):
+    """An untrained GAN generator on PCA + k-means segments; no --features-dir: the lineage names them."""
+    from wav2vec_u.audio.extract import ExtractConfig
+    from wav2vec_u.audio.features import FeatureConfig, build_extractor
+    from wav2vec_u.audio.segments import KmeansConfig, PcaConfig, SegmentsConfig
+    from wav2vec_u.models.generator import Generator
+    from wav2vec_u.train.checkpoint import save_checkpoint
+    from wav2vec_u.train.config import GanConfig
+    from wav2vec_u.transcribe.transcribe import transcribe_archive
+
+    rng = np.random.default_rng(0)
+    dim, pca = build_extractor(FeatureConfig()).dim, 16
+    seg = tmp_path / "segments"
+    seg.mkdir()
+    np.save(seg / "pca_A.npy", rng.standard_normal((dim, pca)).astype(np.float32) / np.sqrt(dim))
+    np.save(seg / "pca_b.npy", np.zeros(pca, np.float32))
+    np.save(seg / "centroids.npy", rng.standard_normal((8, pca)).astype(np.float32))
+    seg_cfg = SegmentsConfig(pca=PcaConfig(dim=pca), kmeans=KmeansConfig(k=8, input="pca"))
+    write_json(seg / "meta.json", {"kind": "segments", "input_dir": str(tmp_path / "frames"), "segments": to_dict(seg_cfg),
+                                   "frame_meta": {"kind": "frames", "frame_rate": 100.0,
+                                                  "provenance": {"config": to_dict(ExtractConfig())}}})
+    phones = ["<SIL>"] + [f"p{i}" for i in range(10)]
+    cfg = GanConfig()
+    torch.manual_seed(0)
+    gen = Generator(pca, len(phones), cfg.generator)
+    ckpt = save_checkpoint(tmp_path / "gan.pt", {"config": to_dict(cfg), "phones": phones, "input_dim": pca,
+                                                 "generator": gen.state_dict(), "lineage": {"features": str(seg)}})
+    wav, spans = build_recording(utterances, 20, seed=2)
+    (tmp_path / "rec").mkdir()
+    write_stereo_44k(tmp_path / "rec" / "g.wav", wav)
+    res = transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "out", progress=False)
+    assert res["transcribed"] == 1
+    tiers = tiers_from_csv(tmp_path / "out" / "g.csv")
+    assert len(tiers["chunks"]) == len(spans) and tiers["phones"]
+    for p in tiers["phones"]:
+        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in tiers["chunks"]), p
+    starts = [p[0] for p in tiers["phones"]]
+    assert starts == sorted(starts)
+    assert_formats_agree(tmp_path / "out", "g", tmp_path / "rec" / "g.wav")
+    # a GAN handed a frame folder is told to use its segments
+    from wav2vec_u.config import ConfigError
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_json(frames / "meta.json", {"kind": "frames", "provenance": {"config": to_dict(ExtractConfig())}})
+    with pytest.raises(ConfigError, match="segments folder"):
+        transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "o2", features_dir=frames, progress=False)

@@ -213,10 +213,14 @@ def decode_chunk(p: Pipeline, wav: np.ndarray, offset: float, chunk_end: float) 
     mid = spans.mean(axis=1) / p.frame_rate
 
     def shift(segs: list[Segment], with_conf: bool) -> list[Item]:
-        out = []
+        out: list[Item] = []
         for s in segs:
             a = round(min(offset + s.start, chunk_end), 3)
             b = round(min(offset + s.end, chunk_end), 3)
+            # outputs beyond the last input (a generator's conv padding) share its span: a tier
+            # must not overlap (Praat refuses it), so a phone starts where the one before ends
+            if out and a < out[-1].end:
+                a = out[-1].end
             if b <= a:
                 continue
             conf = math.exp(s.score) if with_conf else _confidence(best, mid, s.start, s.end)
