@@ -122,7 +122,9 @@ def main() -> int:
         for method in ("rvad", "silero", "energy"):
             cfg = ChunkConfig(vad=VadConfig(method=method, rvad_block_s=0.0))
             if method == "silero":
-                speech_regions(Recording(path), ChunkConfig(vad=VadConfig(method="silero"), block_s=2.0))  # JIT warm-up
+                from wav2vec_u.audio.silero import silero_probabilities
+
+                silero_probabilities(np.zeros(2 * SAMPLE_RATE, np.float32))  # TorchScript's first calls optimise
             t = time.time()
             regions = speech_regions(rec, cfg)
             dt = time.time() - t
