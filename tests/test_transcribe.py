@@ -408,3 +408,34 @@ def test_gan_finds_its_segments_through_its_lineage(utterances, tmp_path):
     write_json(frames / "meta.json", {"kind": "frames", "provenance": {"config": to_dict(ExtractConfig())}})
     with pytest.raises(ConfigError, match="segments folder"):
         transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "o2", features_dir=frames, progress=False)
+
+
+def test_hf_ctc_model_reads_the_audio_itself(utterances, tmp_path, monkeypatch):
+    """A fine-tuned Hugging Face CTC model (here a tiny random Wav2Vec2) needs no feature folder."""
+    transformers = pytest.importorskip("transformers")
+    import json
+
+    from wav2vec_u.models.hf_ctc import HfCtcConfig, build_hf_ctc, save_hf_ctc
+    from wav2vec_u.transcribe.transcribe import transcribe_archive
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    enc = tmp_path / "tiny-w2v2"
+    torch.manual_seed(0)
+    transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        conv_dim=(32, 32, 32, 32), conv_stride=(5, 4, 4, 4), conv_kernel=(10, 4, 4, 4),
+        num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=4)).save_pretrained(enc)
+    (enc / "preprocessor_config.json").write_text(json.dumps({"do_normalize": True, "sampling_rate": 16000}))
+    cfg = HfCtcConfig(model=str(enc))
+    model = build_hf_ctc(cfg, ["<SIL>"] + [f"p{i}" for i in range(6)]).eval()
+    model.blank_offset = 50.0  # untrained: phones must come out
+    ckpt = save_hf_ctc(tmp_path / "hf.pt", model, cfg)
+    wav, spans = build_recording(utterances, 15, seed=4)
+    (tmp_path / "rec").mkdir()
+    write_stereo_44k(tmp_path / "rec" / "h.wav", wav)
+    assert transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "out", progress=False)["transcribed"] == 1
+    tiers = tiers_from_csv(tmp_path / "out" / "h.csv")
+    assert len(tiers["chunks"]) == len(spans) and tiers["phones"]
+    for p in tiers["phones"]:
+        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in tiers["chunks"]), p
+    assert_formats_agree(tmp_path / "out", "h", tmp_path / "rec" / "h.wav")

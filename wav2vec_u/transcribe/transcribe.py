@@ -109,8 +109,9 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
 
     model_path = Path(model_path)
     model = load_acoustic_model(model_path, cfg.device)
+    # threads change the speed, not the outputs: a rerun with more of them keeps what is done
     fingerprint: dict = {"version": FINGERPRINT_VERSION, "model": sha256_file(model_path),
-                         "config": sha256_json(to_dict(cfg))}
+                         "config": sha256_json({k: v for k, v in to_dict(cfg).items() if k != "threads"})}
     extractor = segment_model = pool = None
     if model.kind == "hf-ctc":
         frame_rate = float(model.frame_rate)
