@@ -439,3 +439,38 @@ def test_hf_ctc_model_reads_the_audio_itself(utterances, tmp_path, monkeypatch):
     for p in tiers["phones"]:
         assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in tiers["chunks"]), p
     assert_formats_agree(tmp_path / "out", "h", tmp_path / "rec" / "h.wav")
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def headless(page_url: str, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--mute-audio",
+                           "--autoplay-policy=no-user-gesture-required", "--allow-file-access-from-files",
+                           "--virtual-time-budget=8000", *flags, page_url],
+                          capture_output=True, text=True, timeout=90)
+
+
+def test_review_page_in_a_headless_browser(archive, model_dir, tmp_path):
+    if chromium() is None:
+        pytest.skip("needs Debian's chromium (scripts/setup.sh installs it)")
+    import re
+
+    out = tmp_path / "out"
+    transcribe(model_dir, [archive / "a.wav"], out)
+    page = out / "a.html"
+    chunks = tiers_from_csv(out / "a.csv")["chunks"]
+    res = headless(page.as_uri() + "#selftest", "--dump-dom")
+    dom = res.stdout
+    assert 'data-ready="1"' in dom, res.stderr[-2000:]
+    for tier in ("chunks", "phones"):
+        assert f'id="tier-{tier}"' in dom
+    shown = re.findall(r'class="item[^"]*"[^>]*data-start="([0-9.]+)"', dom)
+    assert shown and float(shown[0]) == chunks[0][0]  # the first 10 s view shows the first chunk
+    seek = re.search(r'data-seek="([0-9.]+)"', dom)
+    assert seek, "clicking the first chunk did not seek the audio"
+    assert abs(float(seek.group(1)) - chunks[0][0]) < 0.01
+    shot = tmp_path / "review.png"
+    headless(page.as_uri(), f"--screenshot={shot}", "--window-size=1300,560")
+    assert shot.is_file() and shot.stat().st_size > 10_000

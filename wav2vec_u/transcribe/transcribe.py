@@ -62,6 +62,7 @@ class TranscribeConfig:
     chunks: ChunkConfig = field(default_factory=ChunkConfig)
     words: bool = True            # words too, when --text-dir has lexicon.lst and lm.words.4.bin/.arpa
     decoder: DecoderConfig = field(default_factory=DecoderConfig)  # lm_weight/word_score as given (no tuning)
+    review: bool = True           # also NAME.html, the review page (waveform, tiers, click to play)
     device: str = "cpu"
     threads: int = at_least(1, default=1)  # torch threads per process (workers are processes)
 
@@ -340,6 +341,11 @@ def _run_one(path: Path, stem: Path, outdir: Path, fingerprint: dict) -> tuple[s
     except (AudioError, OSError, ValueError) as exc:  # a bad file is reported, the archive goes on
         return str(path), str(exc).replace("\t", " ").replace("\n", " "), 0.0
     written = write_exports(tr, outdir / stem, path)
+    if cfg.review:
+        from wav2vec_u.transcribe.review import waveform_peaks, write_review
+
+        page = (outdir / stem).with_name(stem.name + ".html")
+        written.append(write_review(tr, page, path, waveform_peaks(Recording(path))))
     # the marker comes last: a recording counts as done only once all its files are in place
     write_json(done_path(outdir, stem), {"media": str(path), "duration": tr.duration, "fingerprint": fingerprint,
                                          "outputs": [str(w.relative_to(outdir)) for w in written],
