@@ -389,7 +389,7 @@ def transcribe_archive(model_path: str | Path, inputs: list[str | Path], outdir:
              len(todo), hours, done_before, len(skipped))
     t0 = time.time()
     bar = tqdm(total=round(hours, 4), unit="h", disable=not progress, desc="transcribe",
-               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}] {postfix}")
+               bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h audio [{elapsed}<{remaining}{postfix}]")
     finished = 0
 
     def account(result: tuple[str, str | None, float], duration: float) -> None:
