@@ -474,3 +474,23 @@ def test_review_page_in_a_headless_browser(archive, model_dir, tmp_path):
     shot = tmp_path / "review.png"
     headless(page.as_uri(), f"--screenshot={shot}", "--window-size=1300,560")
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("sr", [22_050, 48_000])
+def test_windows_equal_the_whole_file_resampled(tmp_path, sr):
+    """Windows read on the grid are the samples of the whole file resampled at once (the padding
+    holds the filter's reach); the review page's peaks cover the file."""
+    from wav2vec_u.transcribe.review import PEAKS_PER_SECOND, waveform_peaks
+    from wav2vec_u.transcribe.stream import Recording
+
+    rng = np.random.default_rng(0)
+    x = (0.3 * np.sin(np.arange(sr * 7) * 2 * np.pi * 440 / sr) + 0.05 * rng.standard_normal(sr * 7)).astype(np.float32)
+    sf.write(str(tmp_path / "x.wav"), np.stack([x, x], axis=1), sr, subtype="FLOAT")
+    rec = Recording(tmp_path / "x.wav")
+    whole = resample(x, sr, SAMPLE_RATE)
+    assert rec.num_samples == len(whole)
+    a, b = rec.align(SAMPLE_RATE + 37), rec.align(5 * SAMPLE_RATE, up=True)
+    assert np.abs(rec.read(a, b) - whole[a:b]).max() < 1e-6
+    parts = [rec.read(s, e) for s, e in rec.blocks(rec.align(SAMPLE_RATE))]
+    assert np.abs(np.concatenate(parts) - whole).max() < 1e-6
+    assert len(waveform_peaks(rec, block_s=2.0)) == -(-rec.num_samples // (SAMPLE_RATE // PEAKS_PER_SECOND))

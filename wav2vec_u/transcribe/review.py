@@ -31,7 +31,8 @@ PEAKS_PER_SECOND = 20
 def waveform_peaks(rec, per_second: int = PEAKS_PER_SECOND, block_s: float = 60.0) -> list[int]:
     """Peak |amplitude| per 1/``per_second`` s as 0-100, read block by block (never the whole file)."""
     bucket = SAMPLE_RATE // per_second
-    block = int(block_s * SAMPLE_RATE) // max(bucket, rec.step) * max(bucket, rec.step)
+    unit = math.lcm(bucket, rec.step)  # blocks on the read grid and whole buckets
+    block = max(unit, int(block_s * SAMPLE_RATE) // unit * unit)
     out: list[int] = []
     for a, b in rec.blocks(block):
         x = np.abs(rec.read(a, b))

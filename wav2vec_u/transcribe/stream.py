@@ -9,8 +9,8 @@ sample for 48 kHz): there the 16 kHz grid and the file's own grid meet exactly
 (160 samples at 16 kHz = 441 at 44.1 kHz), so a window is the same samples, whichever
 window it was read in. Each window is read with ``PAD_S`` of audio on both sides and
 resampled with it, then the padding is cut: the polyphase filter's edges fall in the padding,
-and a chunk decoded alone equals the same stretch of the whole file resampled at once, up to
-the filter's tail beyond the padding (below 1e-4 with scipy's default Kaiser window).
+and a chunk decoded alone equals the same stretch of the whole file resampled at once
+(measured: identical samples at 22.05, 44.1 and 48 kHz, tests/test_transcribe.py).
 """
 
 from __future__ import annotations
