@@ -494,3 +494,28 @@ def test_windows_equal_the_whole_file_resampled(tmp_path, sr):
     parts = [rec.read(s, e) for s, e in rec.blocks(rec.align(SAMPLE_RATE))]
     assert np.abs(np.concatenate(parts) - whole).max() < 1e-6
     assert len(waveform_peaks(rec, block_s=2.0)) == -(-rec.num_samples // (SAMPLE_RATE // PEAKS_PER_SECOND))
+
+
+def test_cut_recordings_into_training_utterances(archive, tmp_path):
+    from wav2vec_u.audio.manifest import read_manifest
+    from wav2vec_u.cli import main
+
+    out = tmp_path / "chunks"
+    assert main(["cut", str(archive), "--out", str(out), "valid_percent=0.4"]) == 0
+    rows = read_csv_tsv(out / "chunks.tsv")
+    train_root, train = read_manifest(out / "train.tsv")
+    valid = read_manifest(out / "valid.tsv")[1] if (out / "valid.tsv").is_file() else []
+    assert len(train) + len(valid) == len(rows) > 0
+    for rel, n in train:
+        info = sf.info(str(train_root / rel))
+        assert info.samplerate == SAMPLE_RATE and info.channels == 1 and info.frames == n
+        assert 0.2 * SAMPLE_RATE <= n <= 20 * SAMPLE_RATE
+    by_rec = {}
+    for r in rows:
+        by_rec.setdefault(r["recording"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_rec.values())  # a recording is never split across train and valid
+
+
+def read_csv_tsv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
