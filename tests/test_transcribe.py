@@ -502,7 +502,7 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
 
     out = tmp_path / "chunks"
     assert main(["cut", str(archive), "--out", str(out), "valid_percent=0.4"]) == 0
-    rows = read_csv_tsv(out / "chunks.tsv")
+    rows = read_csv(out / "chunks.csv")
     train_root, train = read_manifest(out / "train.tsv")
     valid = read_manifest(out / "valid.tsv")[1] if (out / "valid.tsv").is_file() else []
     assert len(train) + len(valid) == len(rows) > 0
@@ -516,6 +516,13 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
     assert all(len(s) == 1 for s in by_rec.values())  # a recording is never split across train and valid
 
 
-def read_csv_tsv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
+def test_own_language_recipe_calls_only_w2vu_commands():
+    import re
+
+    from wav2vec_u.cli import COMMANDS
+
+    run_sh = Path(__file__).resolve().parents[1] / "recipes" / "own-language" / "run.sh"
+    subprocess.run(["bash", "-n", str(run_sh)], check=True)
+    used = re.findall(r"\$W2VU ([a-z-]+)", run_sh.read_text())
+    assert set(used) <= set(COMMANDS)
+    assert used == ["cut", "prepare-text", "extract", "segments", "train-gan", "select", "self-train", "transcribe"]

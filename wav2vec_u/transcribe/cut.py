@@ -1,17 +1,20 @@
 """Cut long recordings into voice-activity chunks as 16 kHz utterances with manifests (training data).
 
-    cut_recordings(["field/"], "out/chunks", CutConfig())   # out/chunks/{train,valid}.tsv, audio/, chunks.tsv
+    cut_recordings(["field/"], "out/chunks", CutConfig())   # out/chunks/{train,valid}.tsv, audio/, chunks.csv
 
 The training commands (``extract``, ``segments``, ``train-gan``, ``self-train``) expect
 utterances of seconds listed in a fairseq manifest; a field archive holds hours-long files. This
 cuts them with the very chunker ``w2vu transcribe`` uses (:mod:`.chunks`), so a model is trained
-on the kind of chunks it will later transcribe. ``chunks.tsv`` maps every chunk file back to its
+on the kind of chunks it will later transcribe. ``chunks.csv`` (not .tsv: ``extract`` reads every
+.tsv of a folder as a candidate manifest) maps every chunk file back to its
 recording and its start/end seconds there. Reruns rewrite everything (the chunks are cheap to
 find again; the audio files are written atomically).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ def _is_valid(stem: Path, fraction: float) -> bool:
 
 
 def cut_recordings(inputs: list[str | Path], outdir: str | Path, cfg: CutConfig | None = None) -> dict:
-    """Chunk WAVs under ``outdir/audio/<recording>/``, manifests ``train.tsv``/``valid.tsv``, ``chunks.tsv``
+    """Chunk WAVs under ``outdir/audio/<recording>/``, manifests ``train.tsv``/``valid.tsv``, ``chunks.csv``
     and ``skipped.tsv``; returns counts."""
     from wav2vec_u.audio.manifest import write_manifest
     from wav2vec_u.transcribe.transcribe import find_audio
@@ -55,14 +58,16 @@ def cut_recordings(inputs: list[str | Path], outdir: str | Path, cfg: CutConfig 
                 rel = (stem / f"{stem.name}_{k:05d}.wav").as_posix()
                 write_wav(audio / rel, rec.read(s, e), SAMPLE_RATE)
                 splits[split].append((rel, e - s))
-                rows.append(f"{rel}\t{path}\t{s / SAMPLE_RATE:.3f}\t{e / SAMPLE_RATE:.3f}\t{split}\n")
+                rows.append([rel, str(path), f"{s / SAMPLE_RATE:.3f}", f"{e / SAMPLE_RATE:.3f}", split])
                 seconds += (e - s) / SAMPLE_RATE
         except (AudioError, OSError, ValueError) as exc:
             skipped.append(f"{path}\t{str(exc).replace(chr(9), ' ').replace(chr(10), ' ')}\n")
     for split, entries in splits.items():
         if entries or split == "train":
             write_manifest(outdir / f"{split}.tsv", audio.resolve(), entries)
-    atomic_write_text(outdir / "chunks.tsv", "chunk\trecording\tstart\tend\tsplit\n" + "".join(rows))
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([["chunk", "recording", "start", "end", "split"], *rows])
+    atomic_write_text(outdir / "chunks.csv", buf.getvalue())
     atomic_write_text(outdir / "skipped.tsv", "path\treason\n" + "".join(skipped))
     return {"chunks": len(rows), "speech_hours": seconds / 3600, "skipped": len(skipped),
             "train": len(splits["train"]), "valid": len(splits["valid"])}

@@ -1,6 +1,6 @@
 """``w2vu cut``: long recordings -> voice-activity chunks as 16 kHz utterances with manifests.
 
-    w2vu cut field/ --out out/chunks                        # train.tsv, valid.tsv, audio/, chunks.tsv
+    w2vu cut field/ --out out/chunks                        # train.tsv, valid.tsv, audio/, chunks.csv
     w2vu cut field/ --out out/chunks chunks.vad.method=silero valid_percent=0.1
 
 The chunks are the ones ``w2vu transcribe`` decodes (same chunker and config section), so a model
