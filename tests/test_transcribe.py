@@ -501,7 +501,7 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
     from wav2vec_u.cli import main
 
     out = tmp_path / "chunks"
-    assert main(["cut", str(archive), "--out", str(out), "valid_percent=0.4"]) == 0
+    assert main(["cut", str(archive), "--out", str(out), "valid_percent=0.01"]) == 0  # still one held out
     rows = read_csv(out / "chunks.csv")
     train_root, train = read_manifest(out / "train.tsv")
     valid = read_manifest(out / "valid.tsv")[1] if (out / "valid.tsv").is_file() else []
@@ -514,6 +514,7 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
     for r in rows:
         by_rec.setdefault(r["recording"], set()).add(r["split"])
     assert all(len(s) == 1 for s in by_rec.values())  # a recording is never split across train and valid
+    assert sorted(len([r for r in by_rec.values() if r == {sp}]) for sp in ("train", "valid")) == [1, 2]
 
 
 def test_own_language_recipe_calls_only_w2vu_commands():

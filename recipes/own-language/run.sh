@@ -5,15 +5,16 @@
 #            [--stage N] [--stop-stage N] [--seeds "0 1 2"] [--extractor SPEC] [--layer L]
 #   --extractor: mfcc (default, CPU), or a speech encoder such as hf:facebook/wav2vec2-xls-r-300m
 #   (the paper's choice for new languages: XLS-R/XLSR-53, layer 14 of 24; GPU advised)
+#   --gan-args: overrides for train-gan, e.g. "trainer.device=cuda" or, for a smoke run, "trainer.max_updates=200"
 set -euo pipefail
 stage=0; stop_stage=100; audio=""; text=""; lang=""; out=runs/own-language; seeds="0 1 2"
-extractor=mfcc; layer=14
+extractor=mfcc; layer=14; gan_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;;
     --audio) audio=$2; shift 2;; --text) text=$2; shift 2;; --lang) lang=$2; shift 2;;
     --out) out=$2; shift 2;; --seeds) seeds=$2; shift 2;;
-    --extractor) extractor=$2; shift 2;; --layer) layer=$2; shift 2;;
+    --extractor) extractor=$2; shift 2;; --layer) layer=$2; shift 2;; --gan-args) gan_args=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -36,7 +37,8 @@ if run 3; then log 3 "PCA, k-means, merged and pooled segments"
 fi
 if run 4; then log 4 "train one GAN per seed"
   for s in $seeds; do
-    $W2VU train-gan "$out/gan-s$s" --features "$out/segments" --text "$out/text" trainer.seed="$s"
+    # shellcheck disable=SC2086  # gan_args is a list of key=value words
+    $W2VU train-gan "$out/gan-s$s" --features "$out/segments" --text "$out/text" trainer.seed="$s" $gan_args
   done
 fi
 if run 5 || run 6 || run 7; then

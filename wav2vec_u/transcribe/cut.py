@@ -49,11 +49,16 @@ def cut_recordings(inputs: list[str | Path], outdir: str | Path, cfg: CutConfig 
     audio = outdir / "audio"
     splits: dict[str, list[tuple[str, int]]] = {"train": [], "valid": []}
     rows, skipped, seconds = [], [], 0.0
-    for path, stem in find_audio(inputs):
+    files = find_audio(inputs)
+    held_out = {stem for _, stem in files if _is_valid(stem, cfg.valid_percent)}
+    if not held_out and cfg.valid_percent > 0 and len(files) > 1:
+        # train-gan validates (and picks best.pt) on valid: a small archive still holds one out
+        held_out = {min((stem for _, stem in files), key=lambda st: zlib.crc32(str(st).encode()))}
+    for path, stem in files:
         try:
             rec = Recording(path)
             chunks = find_chunks(rec, cfg.chunks)
-            split = "valid" if _is_valid(stem, cfg.valid_percent) else "train"
+            split = "valid" if stem in held_out else "train"
             for k, (s, e) in enumerate(chunks):
                 rel = (stem / f"{stem.name}_{k:05d}.wav").as_posix()
                 write_wav(audio / rel, rec.read(s, e), SAMPLE_RATE)
