@@ -12,8 +12,9 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 log() { echo "[setup $(date +%H:%M:%S)] $*"; }
 
 # 1. Debian packages, only when something is missing.
+# chromium: the headless-browser test of w2vu transcribe's review page
 DEB_PKGS=(espeak-ng libespeak-ng1 libsndfile1 sox build-essential cmake zlib1g-dev libbz2-dev liblzma-dev
-          libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev)
+          libboost-program-options-dev libboost-system-dev libboost-thread-dev libboost-test-dev chromium)
 missing=()
 for p in "${DEB_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("wav2vec_u.synth.synth_command", "synthesise a speech corpus with espeak-ng (audio, manifest, phones, words, unpaired text)"),
     "manifest": ("wav2vec_u.audio.manifest_command", "write a fairseq manifest for a folder of audio, resampling to 16 kHz mono"),
     "vad": ("wav2vec_u.audio.vad_command", "remove non-speech from the audio of a manifest (rVAD), writing new audio and manifest"),
+    "cut": ("wav2vec_u.transcribe.cut_command", "cut long recordings into voice-activity chunks: 16 kHz utterances, manifests, chunk times"),
     "extract": ("wav2vec_u.audio.extract_command", "extract frame features (mfcc, logmel, hf:<model>, fairseq:<ckpt.pt>) for a manifest"),
     "segments": ("wav2vec_u.audio.segments_command", "PCA, k-means, merge and mean-pool frame features into segment features"),
     "prepare-audio": ("wav2vec_u.audio.prepare_command", "extract + segments in one step (wav2vec-U audio preparation)"),
@@ -34,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("wav2vec_u.decode.decode_command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),
     "self-train": ("wav2vec_u.self_train.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
+    "transcribe": ("wav2vec_u.transcribe.transcribe_command", "transcribe long recordings (files or folders): TextGrid, EAF, CTM, SRT, CSV with times and confidence"),
     "demo": ("wav2vec_u.demo.demo_command", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
     "report": ("wav2vec_u.demo.report_command", "the demo's results table for a run folder the commands wrote (recipes)"),
 }

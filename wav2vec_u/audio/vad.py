@@ -29,17 +29,18 @@ from typing import Literal
 
 import numpy as np
 
-from wav2vec_u.config import non_negative, positive
+from wav2vec_u.config import in_range, non_negative, positive
 
 @dataclass
 class VadConfig:
-    method: Literal["rvad", "energy"] = "rvad"
+    method: Literal["rvad", "energy", "silero"] = "rvad"  # silero: wav2vec_u.audio.silero (16 kHz only)
     # rVAD parameters, the defaults of rVADfast / the rVAD paper (Tan et al. 2020)
     vad_threshold: float = non_negative(default=0.4)  # rVAD decision threshold on the SNR-weighted energy
     frame_shift_s: float = positive(default=0.01)  # 10 ms frames (rVAD default)
     frame_length_s: float = positive(default=0.025)  # 25 ms windows (rVAD default)
     rvad_block_s: float = non_negative(default=120.0)  # longer inputs run through rVAD in blocks (memory; 0 = never)
     rvad_context_s: float = non_negative(default=30.0)  # audio on each side of a block, seen but not labelled
+    silero_threshold: float = in_range(0.0, 1.0, default=0.5)  # speech probability (silero-vad's default)
     # energy detector (method=energy) and edge trimming
     energy_threshold_db: float = non_negative(default=40.0)  # frames this far below the loudest frame are silence
     energy_floor_db: float = -70.0       # and frames below this level (dBFS RMS) always are
@@ -128,6 +129,10 @@ def speech_segments(wav: np.ndarray, sr: int, cfg: VadConfig | None = None) -> l
     cfg = cfg or VadConfig()
     if cfg.method == "rvad":
         labels, hop = rvad_labels(wav, sr, cfg)
+    elif cfg.method == "silero":
+        from wav2vec_u.audio.silero import silero_labels
+
+        labels, hop = silero_labels(wav, sr, cfg.silero_threshold)
     else:
         labels, hop = energy_labels(wav, sr, cfg.energy_threshold_db, cfg.frame_shift_s, cfg.energy_floor_db)
     min_frames = cfg.min_speech_s * sr / hop

@@ -136,18 +136,27 @@ def segment_spans(feature_dir: Path, split: str, lengths: list[int]) -> list[np.
         return None
     out = []
     for ids, n in zip(clusters, lengths):
-        if len(ids) == 0:
-            out.append(np.zeros((0, 2), dtype=np.int64))
-            continue
-        starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
-        runs = np.stack([starts, np.append(starts[1:], len(ids))], axis=1)
-        # mean pooling groups k adjacent runs into one segment (ceil(runs / k) segments)
-        k = next((k for k in range(1, 9) if math.ceil(len(runs) / k) == n), None)
-        if k is None:
+        spans = cluster_spans(ids, n)
+        if spans is None:
             log.warning("%s: segment counts do not match the cluster runs; timestamps are positions", path)
             return None
-        out.append(np.stack([runs[::k, 0], np.append(runs[k::k, 0], len(ids))], axis=1))
+        out.append(spans)
     return out
+
+
+def cluster_spans(ids: np.ndarray, num_segments: int) -> np.ndarray | None:
+    """``(num_segments, 2)`` frame spans of one utterance's segments, from its per-frame cluster
+    ids: runs of equal ids are merged, then mean pooling groups k adjacent runs (ceil(runs / k)
+    segments). None when no k up to 8 gives ``num_segments``."""
+    ids = np.asarray(ids)
+    if len(ids) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+    runs = np.stack([starts, np.append(starts[1:], len(ids))], axis=1)
+    k = next((k for k in range(1, 9) if math.ceil(len(runs) / k) == num_segments), None)
+    if k is None:
+        return None
+    return np.stack([runs[::k, 0], np.append(runs[k::k, 0], len(ids))], axis=1)
 
 
 def _phone_lm_metric(hyps, text_dir: Path | None, phones: list[str]) -> dict | None:
