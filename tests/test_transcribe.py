@@ -6,11 +6,9 @@ phones): what is under test is the transcription machinery, not learning.
 
 import csv
 import hashlib
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

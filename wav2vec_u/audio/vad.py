@@ -30,6 +30,7 @@ from typing import Literal
 import numpy as np
 
 from wav2vec_u.config import in_range, non_negative, positive
+from wav2vec_u.audio.silero import silero_labels
 
 @dataclass
 class VadConfig:
@@ -130,7 +131,6 @@ def speech_segments(wav: np.ndarray, sr: int, cfg: VadConfig | None = None) -> l
     if cfg.method == "rvad":
         labels, hop = rvad_labels(wav, sr, cfg)
     elif cfg.method == "silero":
-        from wav2vec_u.audio.silero import silero_labels
 
         labels, hop = silero_labels(wav, sr, cfg.silero_threshold)
     else:

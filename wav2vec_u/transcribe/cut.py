@@ -24,6 +24,8 @@ from wav2vec_u.config import in_range
 from wav2vec_u.io import atomic_write_text
 from wav2vec_u.transcribe.chunks import ChunkConfig, find_chunks
 from wav2vec_u.transcribe.stream import Recording
+from wav2vec_u.audio.manifest import write_manifest
+from wav2vec_u.transcribe.transcribe import find_audio
 
 
 @dataclass
@@ -41,8 +43,6 @@ def _is_valid(stem: Path, fraction: float) -> bool:
 def cut_recordings(inputs: list[str | Path], outdir: str | Path, cfg: CutConfig | None = None) -> dict:
     """Chunk WAVs under ``outdir/audio/<recording>/``, manifests ``train.tsv``/``valid.tsv``, ``chunks.csv``
     and ``skipped.tsv``; returns counts."""
-    from wav2vec_u.audio.manifest import write_manifest
-    from wav2vec_u.transcribe.transcribe import find_audio
 
     cfg = cfg or CutConfig()
     outdir = Path(outdir)

@@ -24,6 +24,7 @@ import numpy as np
 
 from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.io import atomic_write_text
+from wav2vec_u.transcribe.exports import tiers_of
 
 PEAKS_PER_SECOND = 20
 
@@ -130,7 +131,6 @@ if (location.hash === '#selftest') {
 
 def write_review(tr, path: Path, media: Path, peaks: list[int]) -> Path:
     """``path`` (``NAME.html``): the page for transcript ``tr`` of ``media`` (module docstring)."""
-    from wav2vec_u.transcribe.exports import tiers_of
 
     data = {"duration": tr.duration, "peaks_per_second": PEAKS_PER_SECOND, "peaks": peaks,
             "tiers": {name: _items(items) for name, items in tiers_of(tr).items()}}

@@ -48,6 +48,14 @@ from wav2vec_u.io import (atomic_write_text, read_json, remove_stale_temporaries
                           write_json)
 from wav2vec_u.transcribe.chunks import ChunkConfig, find_chunks
 from wav2vec_u.transcribe.stream import Recording
+from wav2vec_u.audio.features import FeatureConfig, build_extractor
+from wav2vec_u.audio.segments import SegmentsConfig, load_segment_model
+from wav2vec_u.decode.lexicon_decoder import LexiconDecoder, load_word_lm
+from wav2vec_u.io import load_state
+from wav2vec_u.text.lexicon import read_pronunciations
+from wav2vec_u.text.lm import find_word_lm
+from wav2vec_u.transcribe.exports import write_exports
+from wav2vec_u.transcribe.review import waveform_peaks, write_review
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +99,6 @@ def _feature_meta(features_dir: Path) -> dict:
 
 
 def _feature_config(meta: dict, where: Path):
-    from wav2vec_u.audio.features import FeatureConfig
 
     section = ((meta.get("provenance") or {}).get("config") or {}).get("features")
     if section is None:
@@ -103,10 +110,7 @@ def _feature_config(meta: dict, where: Path):
 def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: str | Path | None = None,
                   text_dir: str | Path | None = None) -> Pipeline:
     """The model, its feature extraction (module docstring: how it is found) and the word decoder."""
-    from wav2vec_u.audio.features import build_extractor
-    from wav2vec_u.audio.segments import SegmentsConfig, load_segment_model
     from wav2vec_u.decode.decode import load_acoustic_model
-    from wav2vec_u.io import load_state
 
     model_path = Path(model_path)
     model = load_acoustic_model(model_path, cfg.device)
@@ -152,9 +156,6 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
                 fingerprint[name] = sha256_file(features_dir / name)
     word_decoder = None
     if cfg.words and text_dir is not None:
-        from wav2vec_u.decode.lexicon_decoder import LexiconDecoder, load_word_lm
-        from wav2vec_u.text.lexicon import read_pronunciations
-        from wav2vec_u.text.lm import find_word_lm
 
         text_dir = Path(text_dir)
         lexicon, lm_path = text_dir / "lexicon.lst", find_word_lm(text_dir)
@@ -333,7 +334,6 @@ def _init_worker(model_path, cfg, features_dir, text_dir) -> None:
 
 def _run_one(path: Path, stem: Path, outdir: Path, fingerprint: dict) -> tuple[str, str | None, float]:
     """Transcribe one recording and write its files; (path, error or None, seconds of audio)."""
-    from wav2vec_u.transcribe.exports import write_exports
 
     p, cfg = _WORKER["pipeline"], _WORKER["cfg"]
     try:
@@ -342,7 +342,6 @@ def _run_one(path: Path, stem: Path, outdir: Path, fingerprint: dict) -> tuple[s
         return str(path), str(exc).replace("\t", " ").replace("\n", " "), 0.0
     written = write_exports(tr, outdir / stem, path)
     if cfg.review:
-        from wav2vec_u.transcribe.review import waveform_peaks, write_review
 
         page = (outdir / stem).with_name(stem.name + ".html")
         written.append(write_review(tr, page, path, waveform_peaks(Recording(path))))
