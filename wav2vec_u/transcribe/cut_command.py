@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wav2vec_u.config import load_config
+from wav2vec_u.config import add_tracking_arguments, load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--config", type=Path, help="YAML config file (default: built-in defaults)")
     parser.set_defaults(overrides=[])  # KEY=VALUE after the options: w2vu's main hands them over
+    add_tracking_arguments(parser, tracked=False)  # accepted like every command's; nothing is tracked
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wav2vec_u.config import load_config
+from wav2vec_u.config import add_tracking_arguments, load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     # KEY=VALUE after the options: w2vu's main hands them over in args.overrides
     parser.set_defaults(overrides=[])
+    add_tracking_arguments(parser, tracked=False)  # accepted like every command's; nothing is tracked
 
 
 def run(args: argparse.Namespace) -> int:
