@@ -9,16 +9,8 @@ from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.train.checkpoint import generator_logits, load_checkpoint, load_generator
 from wav2vec_u.train.run import train_gan
 from wav2vec_u.train.config import GanConfig
-from toys import make_toy, signal_after_step, write_toy
+from toys import signal_after_step
 from wav2vec_u.train.trainer import GanTrainer, TrainingDiverged
-
-
-@pytest.fixture(scope="module")
-def toy_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    toy = make_toy(num_phones=6, dim=8, num_train=40, num_valid=10, num_text=60, min_len=3, max_len=8, seed=3)
-    write_toy(toy, root / "feats", root / "text")
-    return root / "feats", root / "text"
 
 
 def small_cfg(feats, text, *extra):

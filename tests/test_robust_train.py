@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from toys import make_toy, signal_after_step, write_toy
+from toys import signal_after_step
 from wav2vec_u.cli import main
 from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.lock import LOCK_FILE, RunLocked, run_lock
@@ -26,14 +26,6 @@ from wav2vec_u.train.trainer import GanTrainer
 
 SMALL = ["data.batch_size=8", "discriminator.dim=16", "trainer.validate_every=50", "trainer.save_every=50",
          "trainer.log_every=25", "trainer.progress=false"]
-
-
-@pytest.fixture(scope="module")
-def toy_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    toy = make_toy(num_phones=6, dim=8, num_train=40, num_valid=10, num_text=60, min_len=3, max_len=8, seed=3)
-    write_toy(toy, root / "feats", root / "text")
-    return root / "feats", root / "text"
 
 
 @pytest.fixture(autouse=True)
