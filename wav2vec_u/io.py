@@ -188,6 +188,15 @@ def sha256_json(obj: Any) -> str:
 UNSAFE_LOAD_ENV = "W2VU_UNSAFE_LOAD"
 
 
+def save_state(path: str | Path, state: dict) -> Path:
+    """``torch.save`` a checkpoint dict atomically (a temporary file, then rename): never half-written."""
+    import torch  # noqa: PLC0415 - torch is imported only by the stages that save models
+
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
 def load_state(path: str | Path, what: str = "checkpoint", map_location: Any = "cpu") -> dict:
     """A ``torch.save``d dict, read with ``weights_only=True``: tensors and plain data only.
 

@@ -73,9 +73,8 @@ def run_stage(outdir: str | Path, fp: str, outputs: Iterable[str] | Callable[[T]
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     with run_lock(outdir, what or f"stage {outdir.name}"):
-        if not force and not callable(outputs) and is_current(outdir, fp, outputs, name=name):
-            return False, None
-        if not force and callable(outputs) and is_current(outdir, fp, name=name):
+        # outputs learnt as the stage runs are checked against the ones its record lists
+        if not force and is_current(outdir, fp, () if callable(outputs) else outputs, name=name):
             return False, None
         invalidate(outdir, name=name)
         remove_stale_temporaries(outdir)  # a killed earlier run's .tmp files and .work-* folders (maybe GBs)

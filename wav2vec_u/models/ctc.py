@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wav2vec_u.config import at_least, from_dict, in_range, non_negative, to_dict
-from wav2vec_u.io import atomic_path, load_tagged_state
+from wav2vec_u.io import load_tagged_state, save_state
 from wav2vec_u.decode.viterbi import viterbi_decode
 from wav2vec_u.tokens import SIL
 
@@ -144,9 +144,7 @@ def save_ctc_model(path: str | Path, model: CtcModel, extra: dict | None = None)
     state = {"format": FORMAT, "input_dim": model.input_dim, "vocab": model.vocab,
              "model_config": to_dict(model.cfg), "state_dict": model.state_dict(),
              "blank_offset": float(model.blank_offset), **(extra or {})}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    return save_state(path, state)
 
 
 def load_ctc_model(path: str | Path, device: str = "cpu") -> CtcModel:

@@ -25,7 +25,7 @@ from torch import nn
 from wav2vec_u.audio.hf import weights_sha256
 from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.config import at_least, from_dict, in_range, non_negative, positive, to_dict
-from wav2vec_u.io import atomic_path, load_tagged_state
+from wav2vec_u.io import load_tagged_state, save_state
 from wav2vec_u.models.ctc import BLANK, greedy_ctc
 from wav2vec_u.tracking import package_versions
 
@@ -258,9 +258,7 @@ def save_hf_ctc(path: str | Path, model: HfCtcModel, cfg: HfCtcConfig | None = N
              "normalize": model.normalize, "blank_offset": float(model.blank_offset), "source": model.source,
              "config": to_dict(cfg) if cfg is not None else None, "seed": cfg.seed if cfg is not None else None,
              "versions": package_versions(), **(extra or {})}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    return save_state(path, state)
 
 
 def load_hf_ctc(path: str | Path, device: str = "cpu") -> HfCtcModel:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from wav2vec_u.config import from_dict
-from wav2vec_u.io import atomic_path, load_tagged_state
+from wav2vec_u.io import load_tagged_state, save_state
 from wav2vec_u.models.generator import Generator
 from wav2vec_u.train.config import GanConfig
 
@@ -26,10 +26,7 @@ FORMAT = "wav2vec-u-gan/1"
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` with torch.save to a temporary file, then rename: never half-written."""
-    state = {"format": FORMAT, **state}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    return Path(path)
+    return save_state(path, {"format": FORMAT, **state})
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
