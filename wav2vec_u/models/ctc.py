@@ -123,9 +123,16 @@ def ctc_logits(model: CtcModel, feats: np.ndarray, with_blank_offset: bool = Fal
     logits, _ = model(torch.from_numpy(feats).to(device)[None], torch.tensor([len(feats)], device=device))
     model.train(was)
     out = logits[0].float().cpu().numpy()
-    if with_blank_offset and model.blank_offset:
-        out[:, 0] -= model.blank_offset
-    return out
+    return offset_blank(out, model.blank_offset) if with_blank_offset else out
+
+
+def offset_blank(logits: np.ndarray, blank_offset: float) -> np.ndarray:
+    """``logits`` with ``blank_offset`` taken off the blank column (index 0); a copy when it changes them."""
+    if not blank_offset:
+        return logits
+    logits = logits.copy()
+    logits[:, 0] -= blank_offset
+    return logits
 
 
 def ctc_decode(model: CtcModel, utts: Sequence[np.ndarray], blank_offset: float = 0.0) -> list[list[str]]:
@@ -134,10 +141,7 @@ def ctc_decode(model: CtcModel, utts: Sequence[np.ndarray], blank_offset: float 
 
 
 def greedy_ctc(logits: np.ndarray, vocab: Sequence[str], blank_offset: float) -> list[str]:
-    if blank_offset:
-        logits = logits.copy()
-        logits[:, 0] -= blank_offset
-    return viterbi_decode(logits, vocab).tokens
+    return viterbi_decode(offset_blank(logits, blank_offset), vocab).tokens
 
 
 def save_ctc_model(path: str | Path, model: CtcModel, extra: dict | None = None) -> Path:

@@ -26,7 +26,7 @@ from wav2vec_u.audio.hf import weights_sha256
 from wav2vec_u.audio.io import SAMPLE_RATE
 from wav2vec_u.config import at_least, from_dict, in_range, non_negative, positive, to_dict
 from wav2vec_u.io import load_tagged_state, save_state
-from wav2vec_u.models.ctc import BLANK, greedy_ctc
+from wav2vec_u.models.ctc import BLANK, greedy_ctc, offset_blank
 from wav2vec_u.tracking import package_versions
 
 log = logging.getLogger(__name__)
@@ -240,9 +240,7 @@ def hf_ctc_logits(model: HfCtcModel, wav: np.ndarray, with_blank_offset: bool = 
         logits, _ = model(torch.from_numpy(wav).to(device)[None], torch.tensor([len(wav)], device=device))
     model.train(was)
     out = logits[0].float().cpu().numpy()
-    if with_blank_offset and model.blank_offset:
-        out[:, 0] -= model.blank_offset
-    return out
+    return offset_blank(out, model.blank_offset) if with_blank_offset else out
 
 
 def hf_ctc_decode(model: HfCtcModel, wavs: Sequence[np.ndarray], blank_offset: float = 0.0) -> list[list[str]]:
