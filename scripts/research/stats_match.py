@@ -27,7 +27,7 @@ from wav2vec_u.metrics import error_rate
 from wav2vec_u.research.decipher import DecipherConfig, decode, phone_ngram, train_units_to_phones
 from wav2vec_u.research.segmenters import spectral_segments
 from wav2vec_u.research.stats_match import MatchConfig, match_statistics, table_emissions
-from wav2vec_u.tokens import read_token_lines, write_token_lines
+from wav2vec_u.tokens import read_token_lines, split_by_lengths, write_token_lines
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         x, seg_lens, _ = spectral_segments(np.asarray(f), lens)
         seqs[split] = (x, seg_lens)
     cent = fit_kmeans(seqs["train"][0], k=a.k, niter=20, nredo=1, seed=a.seed)
-    units = {s: np.split(assign_clusters(x, cent), np.cumsum(lens)[:-1]) for s, (x, lens) in seqs.items()}
+    units = {s: split_by_lengths(assign_clusters(x, cent), lens) for s, (x, lens) in seqs.items()}
     sents = [s for s in read_token_lines(a.run / "text" / "phones.txt") if s]
     phones, _ = phone_ngram(sents, 3)
     pid = {p: i for i, p in enumerate(phones)}

@@ -49,8 +49,13 @@ def cooccurrence(seqs: Sequence[Sequence[int]], n: int, gaps: int) -> np.ndarray
     return out / np.maximum(tot, 1.0)
 
 
+def symbol_counts(seqs: Sequence[Sequence[int]], n: int) -> np.ndarray:
+    """(n,) how often each symbol occurs over all sequences."""
+    return np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs]), minlength=n).astype(float)
+
+
 def unigram(seqs: Sequence[Sequence[int]], n: int) -> np.ndarray:
-    c = np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs]), minlength=n).astype(float)
+    c = symbol_counts(seqs, n)
     return c / max(c.sum(), 1.0)
 
 
@@ -88,6 +93,5 @@ def match_statistics(unit_seqs: Sequence[Sequence[int]], phone_ids: Sequence[Seq
 
 def table_emissions(P: np.ndarray, unit_seqs: Sequence[Sequence[int]], floor: float = 1e-3) -> np.ndarray:
     """(V, K) emission start for the decipherment HMM: E[v, u] proportional to P(v | u) count(u)."""
-    cnt = np.bincount(np.concatenate([np.asarray(s, dtype=np.int64) for s in unit_seqs]), minlength=P.shape[0])
-    E = (P * cnt[:, None]).T + floor
+    E = (P * symbol_counts(unit_seqs, P.shape[0])[:, None]).T + floor
     return E / E.sum(1, keepdims=True)
