@@ -25,7 +25,7 @@ import torch
 
 from wav2vec_u.audio.features_io import load_features
 from wav2vec_u.metrics import error_rate
-from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, fit_supervised, make_units,
+from wav2vec_u.decipher.hmm import (HmmConfig, DecipherHMM, decode, fit_supervised, make_units,
                                       phone_ngram, train_units_to_phones)
 
 
@@ -57,7 +57,7 @@ def main() -> int:
     n_phones = sum(len(line.split()) for line in Path(a.corpus, "train.phn").read_text().splitlines())
     print(json.dumps({"units_per_phone": round(sum(map(len, units)) / n_phones, 2), "k": a.k,
                       "prep_s": round(time.time() - t0, 1)}), flush=True)
-    cfg = DecipherConfig(order=a.order, iters=a.iters, stepwise=a.stepwise, self_loop=a.self_loop,
+    cfg = HmmConfig(order=a.order, iters=a.iters, stepwise=a.stepwise, self_loop=a.self_loop,
                          lm_power=a.lm_power, seed=a.seed)
     t0 = time.time()
     if a.supervised:

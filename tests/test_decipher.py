@@ -1,4 +1,4 @@
-"""Decipherment HMM (wav2vec_u/research/decipher.py): exact likelihood, EM learning on a seeded toy cipher."""
+"""Decipherment HMM (wav2vec_u/decipher/hmm.py): exact likelihood, EM learning on a seeded toy cipher."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from wav2vec_u.metrics import error_rate
 from wav2vec_u.text.silence import SIL
-from wav2vec_u.research.decipher import (DecipherConfig, DecipherHMM, decode, dedup_units, fit_supervised, phone_ngram,
+from wav2vec_u.decipher.hmm import (HmmConfig, DecipherHMM, decode, dedup_units, fit_supervised, phone_ngram,
                                       train_units_to_phones)
 
 
@@ -77,6 +77,8 @@ def test_forward_equals_brute_force_sum_over_paths():
     seq = units[0][:5]
     sil = phones.index(SIL)
     total = 0.0
+    marginals = np.zeros((len(seq), len(phones)))
+    best, best_path = -1.0, None
     for path in itertools.product(range(len(phones)), repeat=len(seq)):
         p0 = E[path[0], seq[0]] * (1.0 if path[0] == sil else 1e-6)
         prob, prev = p0, sil
@@ -88,9 +90,17 @@ def test_forward_equals_brute_force_sum_over_paths():
                 prev = path[t - 1]
             prob *= E[path[t], seq[t]]
         total += prob
+        marginals[np.arange(len(seq)), list(path)] += prob
+        if prob > best:
+            best, best_path = prob, list(path)
     ll, counts = model.forward_backward([seq])
     assert ll == pytest.approx(np.log(total), abs=1e-4)
     assert counts.sum().item() == pytest.approx(len(seq), rel=1e-4)     # one unit's posterior mass per position
+    # phone posteriors per position, batched with other sequences, and the batched Viterbi path
+    others = [units[1][:3], units[2][:7]]
+    post = model.posteriors([others[0], seq, others[1]], batch_size=2)
+    np.testing.assert_allclose(post[1], marginals / total, atol=1e-4)
+    assert list(model.viterbi_paths([others[0], seq, others[1]], batch_size=3)[1]) == best_path
 
 
 def test_viterbi_recovers_the_path_with_the_true_table():
@@ -114,7 +124,7 @@ def test_em_learns_the_toy_cipher_without_labels():
     baseline = error_rate(vrefs, [[most]] * len(vrefs)).rate
     assert baseline > 0.8
     lls = []
-    cfg = DecipherConfig(iters=15, stepwise=0.0, self_loop=0.6, seed=1)
+    cfg = HmmConfig(iters=15, stepwise=0.0, self_loop=0.6, seed=1)
     model = train_units_to_phones(train, text, 14, cfg, on_iter=lambda r, i, ll, m: lls.append(ll))
     per = error_rate(vrefs, decode(model, valid)).rate
     assert per < 0.35, f"PER {per:.3f} vs baseline {baseline:.3f}"
@@ -123,9 +133,9 @@ def test_em_learns_the_toy_cipher_without_labels():
 
 def test_config_errors():
     with pytest.raises(ValueError, match="order"):
-        DecipherConfig(order=4).check()
+        HmmConfig(order=4).check()
     with pytest.raises(ValueError, match="self_loop"):
-        DecipherConfig(self_loop=1.0).check()
+        HmmConfig(self_loop=1.0).check()
     with pytest.raises(ValueError, match="no unit sequences"):
         train_units_to_phones([], [[SIL, "a", SIL]], 4)
     phones, P = phone_ngram([[SIL, "a", SIL]], 3)
@@ -141,17 +151,20 @@ def test_shipped_config_loads():
 
     from wav2vec_u.config import load_config
 
-    path = Path(__file__).resolve().parents[1] / "configs" / "demo" / "decipher.yaml"
-    cfg = load_config(DecipherConfig, path, ["iters=2"])
-    cfg.check()
-    assert cfg.order == 3 and cfg.iters == 2
+    from wav2vec_u.decipher.config import DecipherRunConfig
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "decipher" / "default.yaml"
+    cfg = load_config(DecipherRunConfig, path, ["hmm.iters=2"])
+    cfg.hmm.check()
+    assert cfg.hmm.order == 3 and cfg.hmm.iters == 2
+    assert cfg == load_config(DecipherRunConfig, None, ["hmm.iters=2"])  # the file restates the defaults
 
 
 def test_init_emissions_hook():
     text, units, refs = toy_cipher()
     phones, _ = phone_ngram(text, 3)
     E = fit_supervised(units[:100], refs[:100], phones, 14, self_loop=0.6)
-    cfg = DecipherConfig(iters=2, stepwise=0.0, self_loop=0.6)
+    cfg = HmmConfig(iters=2, stepwise=0.0, self_loop=0.6)
     model = train_units_to_phones(units[:100], text, 14, cfg, init_emissions=E)
     assert error_rate(refs[100:], decode(model, units[100:])).rate < 0.2
     with pytest.raises(ValueError, match="init_emissions"):

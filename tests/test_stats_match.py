@@ -1,4 +1,4 @@
-"""Statistics matching (wav2vec_u.research.stats_match) learns a noisy homophonic cipher without labels."""
+"""Statistics matching (wav2vec_u.decipher.stats_match) learns a noisy homophonic cipher without labels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from toys import make_toy
 from wav2vec_u.metrics import error_rate
-from wav2vec_u.research.stats_match import MatchConfig, cooccurrence, match_statistics, table_emissions
+from wav2vec_u.decipher.stats_match import MatchConfig, cooccurrence, match_statistics, table_emissions
 
 
 def test_cooccurrence_counts_pairs_at_each_gap():
@@ -43,7 +43,7 @@ def test_statistics_matching_learns_noisy_homophonic_cipher():
     train, valid = _units(toy.train, rng, H, 0.1, K), _units(toy.valid, rng, H, 0.1, K)
     pid = {p: i for i, p in enumerate(toy.phones)}
     text = [[pid[p] for p in s] for s in toy.text]
-    P, loss = match_statistics(train, text, K, V, MatchConfig(restarts=4, steps=300, seed=1))
+    P, loss = match_statistics(train, text, K, V, MatchConfig(restarts=4, steps=300), seed=1)
     assert P.shape == (4, K, V) and np.all(np.diff(loss) >= 0)
     learned = error_rate(toy.valid.refs, _read(P[0], valid, toy.phones)).rate
     # baseline: every unit read as the most frequent text phone (measured: learned 10.6%, baseline 85.0%)

@@ -188,6 +188,37 @@ def toy_utterances(phone_seqs: Sequence[Sequence[str]], means: dict[str, np.ndar
     return utts
 
 
+def write_frame_toy(toy: Toy, feat_dir: str | Path, text_dir: str | Path, seed: int = 0, noise: float = 0.5,
+                    silence_frames: int = 6) -> None:
+    """The toy's language as *frame* features (4-8 noisy frames of a per-phone mean, like 40-80 ms
+    phones at 100 Hz), each utterance between two stretches of silence (frames near zero), in the
+    ``w2vu extract`` layout; the text with ``<SIL>`` at both ends of every sentence, as ``w2vu
+    prepare-text`` writes it."""
+    from wav2vec_u.tokens import SIL  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    dim = toy.train.feats.shape[1]
+    means = {p: 2.0 * rng.standard_normal(dim).astype(np.float32) for p in toy.phones}
+    feat_dir, text_dir = Path(feat_dir), Path(text_dir)
+    feat_dir.mkdir(parents=True, exist_ok=True)
+    text_dir.mkdir(parents=True, exist_ok=True)
+    for name, split in (("train", toy.train), ("valid", toy.valid)):
+        utts = []
+        for ref in split.refs:
+            frames = [means[p] + noise * rng.standard_normal((int(rng.integers(4, 9)), dim)) for p in ref]
+            sil = [0.3 * rng.standard_normal((silence_frames, dim))]
+            utts.append(np.concatenate(sil + frames + sil).astype(np.float32))
+        with atomic_path(feat_dir / f"{name}.npy", suffix=".npy") as tmp:
+            np.save(tmp, np.concatenate(utts))
+        atomic_write_text(feat_dir / f"{name}.lengths", "".join(f"{len(u)}\n" for u in utts))
+        atomic_write_text(feat_dir / f"{name}.phn", "".join(" ".join(r) + "\n" for r in split.refs))
+    text = [[SIL, *s, SIL] for s in toy.text]
+    atomic_write_text(text_dir / "phones.txt", "".join(" ".join(s) + "\n" for s in text))
+    counts = Counter(p for s in text for p in s)
+    atomic_write_text(text_dir / "dict.phn.txt", "".join(f"{p} {counts[p]}\n" for p in [*toy.phones, SIL]))
+    write_bigram_arpa(text_dir / "lm.phones.4.arpa", toy.text)
+
+
 def corrupt(labels: Sequence[str], inventory: Sequence[str], rng: np.random.Generator,
             sub: float = 0.25, dele: float = 0.1, ins: float = 0.05) -> list[str]:
     """Random substitutions, deletions and insertions (noisy pseudo-labels, better than chance)."""

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-audio": ("wav2vec_u.audio.prepare_command", "extract + segments in one step (wav2vec-U audio preparation)"),
     "prepare-text": ("wav2vec_u.text.prepare_command", "normalise and phonemise unpaired text; phone dictionary, lexicon, KenLM phone and word LMs"),
     "train-gan": ("wav2vec_u.train.train_command", "train the wav2vec-U GAN on segment features and phonemised text"),
+    "decipher": ("wav2vec_u.decipher.decipher_command", "learn phones from frame features and unpaired text by statistics matching and a decipherment HMM (no GAN)"),
     "select": ("wav2vec_u.train.select_command", "pick the best of several GAN runs without labels (paper Eqs. 5-6)"),
     "decode": ("wav2vec_u.decode.decode_command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),

@@ -331,11 +331,24 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     for name, f in fields.items():
         if name not in data:
             continue
-        kwargs[name] = value = _coerce(data[name], hints[name], prefix + name)
+        given = data[name]
+        if (dataclasses.is_dataclass(hints[name]) and isinstance(given, dict)
+                and f.default_factory is not dataclasses.MISSING):
+            # a section given in part keeps the parent's defaults for the rest (a parent may set
+            # defaults of its own for a nested config, e.g. the decipherment's HMM self-loop)
+            given = _deep_merge(to_dict(f.default_factory()), given)
+        kwargs[name] = value = _coerce(given, hints[name], prefix + name)
         rule = field_rule(f)
         if rule is not None:
             _check_rule(value, rule, prefix + name)
     return cls(**kwargs)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/research/anneal_key.py FEATS TEXT --refs REFS --k 128 --smooth 1 --self-loop 0.2
     .venv/bin/python scripts/research/anneal_key.py RUN/features RUN/text --refs RUN/corpus --k 128 --smooth 5
 
-The method is wav2vec_u.research.key_search (units from wav2vec_u.research.decipher.make_units:
+The method is wav2vec_u.research.key_search (units from wav2vec_u.decipher.hmm.make_units:
 k-means ids of FEATS/{train,valid}.npy after a ``smooth``-frame box average, equal neighbours
 merged). Nothing in it reads references: ``--refs DIR`` (DIR/valid.phn) only prints PER along
 the way; without it the script runs the same and prints the label-free scores alone.
@@ -20,7 +20,7 @@ import torch
 
 from wav2vec_u.audio.features_io import load_features
 from wav2vec_u.metrics import error_rate
-from wav2vec_u.research.decipher import DecipherConfig, decode, make_units
+from wav2vec_u.decipher.hmm import HmmConfig, decode, make_units
 from wav2vec_u.research.key_search import KeyResult, anneal_key, em_from_key, key_hyps, trigram_tables
 from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 
@@ -70,7 +70,7 @@ def main() -> int:
             print(f"EM {it}: loglik/unit {ll:.4f}{per_of(decode(model, vunits[:a.nvalid]))} "
                   f"({time.time() - t0:.0f} s)", flush=True)
 
-    cfg = DecipherConfig(order=3, iters=a.em_iters, self_loop=a.self_loop)
+    cfg = HmmConfig(order=3, iters=a.em_iters, self_loop=a.self_loop)
     model = em_from_key(units[:a.em_utts], sil_sents, a.k, res, cfg, eps=a.eps, on_iter=on_iter)
     print(f"valid log-likelihood (the label-free choice among seeds) {model.log_likelihood(vunits):.1f}", flush=True)
     if a.save_hyps is not None:

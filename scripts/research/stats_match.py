@@ -24,9 +24,9 @@ import torch
 from wav2vec_u.audio.features_io import load_features
 from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
 from wav2vec_u.metrics import error_rate
-from wav2vec_u.research.decipher import DecipherConfig, decode, phone_ngram, train_units_to_phones
+from wav2vec_u.decipher.hmm import HmmConfig, decode, phone_ngram, train_units_to_phones
 from wav2vec_u.research.segmenters import spectral_segments
-from wav2vec_u.research.stats_match import MatchConfig, match_statistics, table_emissions
+from wav2vec_u.decipher.stats_match import MatchConfig, match_statistics, table_emissions
 from wav2vec_u.tokens import read_token_lines, split_by_lengths, write_token_lines
 
 
@@ -63,7 +63,7 @@ def main() -> int:
             msg += f" valid PER {error_rate(refs, decode(model, units['valid'])).rate:.3f}"
         print(msg + f" ({time.time() - t0:.0f} s)", flush=True)
 
-    model = train_units_to_phones(units["train"], sents, a.k, DecipherConfig(order=3, iters=a.em_iters, self_loop=0.2),
+    model = train_units_to_phones(units["train"], sents, a.k, HmmConfig(order=3, iters=a.em_iters, self_loop=0.2),
                                   on_iter=on_iter, init_emissions=table_emissions(P[0], units["train"]))
     a.out.mkdir(parents=True, exist_ok=True)
     for split in ("train", "valid"):

@@ -31,6 +31,7 @@ from wav2vec_u.train.selection import label_free_metrics
 from wav2vec_u.audio.features_io import read_clusters
 from wav2vec_u.audio.manifest import split_audio
 from wav2vec_u.io import load_state
+from wav2vec_u.decipher import model as decipher_model
 from wav2vec_u.models import ctc, hf_ctc
 from wav2vec_u.tracking import provenance
 from wav2vec_u.train import checkpoint as gan_checkpoint
@@ -70,11 +71,15 @@ class AcousticModel:
     # models that read audio, not {split}.npy: (folder, split) -> (utterances, file naming them)
     inputs: Callable[[Path, str], tuple[list, Path]] | None = None
     frame_rate: float | None = None  # the model's own output rate, when it knows it
+    # models that segment their input themselves (decipher): logits and the (S, 2) frame span
+    # [start, end) of every output position, in one call; ``logits`` then returns only the first
+    segmented: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
     """Any model this package trains, from one read of its checkpoint: a GAN generator, a
-    self-trained CTC model or a fine-tuned Hugging Face CTC encoder (blank offsets applied)."""
+    decipherment model, a self-trained CTC model or a fine-tuned Hugging Face CTC encoder (blank
+    offsets applied)."""
 
     path = Path(path)
     state = load_state(path, "model checkpoint", device)
@@ -94,12 +99,16 @@ def load_acoustic_model(path: str | Path, device: str = "cpu") -> AcousticModel:
         model = ctc.ctc_model_from_state(state, device)
         return AcousticModel(lambda x: ctc.ctc_logits(model, x, with_blank_offset=True), list(model.vocab), "ctc",
                              model.cfg.subsample)
+    if fmt == decipher_model.FORMAT:  # segments its frame input itself; log posteriors per segment
+        dm = decipher_model.decipher_model_from_state(state)
+        return AcousticModel(lambda x: dm.log_posteriors(x)[0], list(dm.phones), "decipher", 1,
+                             segmented=dm.log_posteriors)
     if fmt == gan_checkpoint.FORMAT:
         gen, phones, gan_cfg = gan_checkpoint.generator_from_state(state, device)
         return AcousticModel(lambda x: gan_checkpoint.generator_logits(gen, x), list(phones), "gan",
                              int(gan_cfg.generator.stride))
-    raise ValueError(f"{path} is not a model checkpoint of wav2vec-u (format {fmt!r}; expected a GAN, CTC or "
-                     "Hugging Face CTC checkpoint)")
+    raise ValueError(f"{path} is not a model checkpoint of wav2vec-u (format {fmt!r}; expected a GAN, decipher, "
+                     "CTC or Hugging Face CTC checkpoint)")
 
 
 def model_inputs(model: AcousticModel, feature_dir: Path, split: str) -> tuple[list, list[int] | None, Path]:
@@ -184,12 +193,17 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
 
     model = load_acoustic_model(checkpoint, cfg.device)
     utts, lengths, source = model_inputs(model, feature_dir, split)
-    logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32) for u in utts]
+    spans = None
+    if model.segmented is not None:  # the model cuts its input into segments: their spans come with it
+        logits, spans = map(list, zip(*(model.segmented(u) for u in utts))) if utts else ([], [])
+    else:
+        logits = [model.logits(u) if len(u) else np.zeros((0, len(model.phones)), np.float32) for u in utts]
     if lengths is None:  # audio in: output positions are the model's own frames
         lengths = [len(x) for x in logits]
     frame_rate = cfg.frame_rate or model.frame_rate or frame_rate_of(feature_dir)
     # output position -> input frames: segments through {split}.cluster, else the model's stride
-    spans = segment_spans(feature_dir, split, lengths) if model.kind == "gan" and model.subsample == 1 else None
+    if spans is None and model.kind == "gan" and model.subsample == 1:
+        spans = segment_spans(feature_dir, split, lengths)
     if spans is None:
         k = model.subsample
         spans = [np.stack([np.minimum(np.arange(len(x)) * k, max(n - 1, 0)),

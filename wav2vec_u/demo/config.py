@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from wav2vec_u.audio.extract import ExtractConfig
 from wav2vec_u.audio.segments import SegmentsConfig
 from wav2vec_u.config import ConfigError, at_least, load_config, positive, renamed
 from wav2vec_u.decode.decode import DecodeConfig
 from wav2vec_u.io import resource_path
-from wav2vec_u.research.decipher import DecipherConfig
+from wav2vec_u.decipher.config import DecipherRunConfig
 from wav2vec_u.self_train.run import SelfTrainRunConfig
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
@@ -37,17 +38,6 @@ class BaselineSection:
 
 
 @dataclass
-class DecipherSection:
-    """The research alternative to the GAN (wav2vec_u.research.decipher): an EM decipherment HMM."""
-
-    enabled: bool = False          # off by default: it does not beat chance yet (docs/demo-findings.md)
-    units: int = at_least(1, default=40)  # k-means units on smoothed frames (findings: K=40, c=4, avg 5)
-    smooth: int = at_least(1, default=5)  # frames box-averaged before clustering
-    max_train_utts: int = at_least(1, default=400)  # EM on this many training utterances (cost: ~9 s per pass per 400)
-    hmm: DecipherConfig = field(default_factory=DecipherConfig)
-
-
-@dataclass
 class PlotSection:
     utterance: int = 0             # which valid utterance to draw over its waveform
 
@@ -56,9 +46,15 @@ class PlotSection:
 class TrainSection:
     """Which unsupervised method trains the phone recogniser, and its config."""
 
-    method: str = "gan"            # "gan": the wav2vec-U GAN (wav2vec_u.train.trainer)
-    seeds: list[int] = field(default_factory=lambda: [1])  # one run per seed; label-free choice across runs
+    # "decipher": statistics matching + decipherment HMM (wav2vec_u.decipher, w2vu decipher);
+    # "gan": the wav2vec-U GAN (wav2vec_u.train, w2vu train-gan). The method's labels feed self-training.
+    method: Literal["decipher", "gan"] = "decipher"
+    gan_rows: bool = True          # method=decipher: also train the GAN, for its rows beside the method's
+    # a second GAN whose generator first learns the method's labels (CTC on segments), then trains as a GAN
+    warm_start_gan: bool = False
+    seeds: list[int] = field(default_factory=lambda: [1])  # GAN: one run per seed; label-free choice across runs
     gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
+    decipher: DecipherRunConfig = field(default_factory=DecipherRunConfig)  # its own seeds and choice
 
 
 @renamed(features="extract")  # was features.features.*; now the same spelling as prepare-audio's
@@ -66,7 +62,7 @@ class TrainSection:
 class DemoConfig:
     lang: str = "en"
     sentences: str = ""            # "" = the shipped data/sentences/<lang>.txt
-    run_self_train: bool = True    # the self-training stage (CTC on the GAN's labels) and its rows
+    run_self_train: bool = True    # the self-training stage (CTC on the method's labels) and its rows
     threads: int = at_least(1, default=1)  # torch threads; 1 is fastest for these small models on a busy 2-core CPU
     corpus: SynthConfig = field(default_factory=SynthConfig)        # corpus.lang is set from lang
     text: TextConfig = field(default_factory=TextConfig)            # text.lang is set from lang
@@ -76,7 +72,6 @@ class DemoConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)          # decode.split is always valid
     self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
     baselines: BaselineSection = field(default_factory=BaselineSection)
-    decipher: DecipherSection = field(default_factory=DecipherSection)
     plots: PlotSection = field(default_factory=PlotSection)
 
 

@@ -37,14 +37,16 @@ from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.demo.config import LANGS, BaselineSection, DecipherSection, DemoConfig
-from wav2vec_u.demo.scoring import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED, score_rows
+from wav2vec_u.demo.config import LANGS, BaselineSection, DemoConfig
+from wav2vec_u.demo.scoring import (NO_WORDS, ROW_DECIPHER, ROW_DECIPHER_LM, ROW_GAN, ROW_GAN_LM, ROW_KMEANS,
+                                    ROW_MOST_FREQUENT, ROW_SUPERVISED, ROW_TABLE, Row, score_rows, self_train_rows)
 from wav2vec_u.audio.extract import extract_split
 from wav2vec_u.audio.segments import make_segments
 from wav2vec_u.decode.decode import decode_split
 from wav2vec_u.demo.baselines import SupervisedConfig, decode_supervised, kmeans_rank_hyps, most_frequent_phone_hyps, phone_counts_from_text, train_supervised
 from wav2vec_u.io import sha256_file
-from wav2vec_u.research.decipher import decode, make_units, train_units_to_phones
+from wav2vec_u.decipher.config import DecipherRunConfig
+from wav2vec_u.decipher.run import run_decipher
 from wav2vec_u.self_train.run import run_self_train
 from wav2vec_u.synth.corpus import synthesize_corpus
 from wav2vec_u.text.prepare import prepare_text
@@ -251,22 +253,25 @@ def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path,
                [corpus / "train.phn", segments / "train.lengths", text / "dict.phn.txt"])
 
 
-def stage_decipher(section: DecipherSection, features: Path, text: Path, outdir: Path) -> None:
-    """Units from frame features, EM on train units + the unpaired phone text, Viterbi on valid."""
+def stage_decipher(section: DecipherRunConfig, features: Path, text: Path, outdir: Path) -> None:
+    """``w2vu decipher``'s function: units, statistics matching, HMM EM, labels; seed chosen without labels."""
 
-    tx, tl = load_features(features, "train", mmap=True)
-    vx, vl = load_features(features, "valid", mmap=True)
-    cent, units = make_units(np.asarray(tx), tl, k=section.units, smooth=section.smooth, seed=section.hmm.seed)
-    _, vunits = make_units(np.asarray(vx), vl, smooth=section.smooth, centroids=cent)
-    sents = read_token_lines(text / "phones.txt")
-    history = []
-    model = train_units_to_phones(units[:section.max_train_utts], sents, section.units, section.hmm,
-                                  on_iter=lambda r, it, ll, m: history.append({"restart": r, "iter": it,
-                                                                               "loglik_per_unit": ll}))
-    write_token_lines(outdir / "valid.hyp", decode(model, vunits))
-    write_json(outdir / "decipher.json", {"history": history,
-                                          "valid_loglik": model.log_likelihood(vunits)})
-    write_meta(outdir, section, section.hmm.seed, [features / "train.lengths", text / "phones.txt"])
+    run_decipher(features, outdir, section, text_dir=text)
+
+
+def stage_decode_model(section: DecodeConfig, checkpoint: Path, features: Path, text: Path, corpus: Path,
+                       outdir: Path) -> None:
+    """``w2vu decode`` of a model file on the valid split: phones, and words with the lexicon + word LM."""
+
+    decode_split(checkpoint, features, outdir, dataclasses.replace(section, split="valid"), text_dir=text,
+                 ref_dir=corpus)
+
+
+def stage_self_train_labels(section: SelfTrainRunConfig, labels: Path, features: Path, text: Path, corpus: Path,
+                            outdir: Path) -> None:
+    """CTC on the frame features, trained on a label file (the decipherment's Viterbi labels of train)."""
+
+    run_self_train(features, outdir, section, labels_file=labels, text_dir=text, ref_dir=corpus)
 
 
 def write_meta(outdir: Path, config: Any, seed: int | None, inputs: list[Path]) -> None:
@@ -284,6 +289,24 @@ def write_meta(outdir: Path, config: Any, seed: int | None, inputs: list[Path]) 
 # The whole chain
 # ---------------------------------------------------------------------------------------------
 
+@dataclass
+class Layout:
+    """Which stage folders a demo run has, from its config (the demo and ``w2vu report`` agree on it)."""
+
+    decipher: bool               # the decipherment method ran (train.method=decipher)
+    gan: bool                    # the GAN ran (train.method=gan, or gan_rows for its comparison rows)
+    train_names: list[str]       # GAN run folders, one per seed
+    self_train: bool
+    warm_start: bool
+
+    @classmethod
+    def of(cls, cfg: DemoConfig) -> "Layout":
+        decipher = cfg.train.method == "decipher"
+        gan = cfg.train.method == "gan" or cfg.train.gan_rows
+        names = [f"train-{s}" if len(cfg.train.seeds) > 1 else "train" for s in cfg.train.seeds] if gan else []
+        return cls(decipher, gan, names, cfg.run_self_train, decipher and cfg.train.warm_start_gan)
+
+
 def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, Any]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -291,6 +314,7 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     clock = StageClock()
     r = Runner(run_dir, clock, force)
     sentences = sentences_path(cfg)
+    lay = Layout.of(cfg)
 
     corpus = r.run("corpus", to_dict(cfg.corpus), [],
                    ["train.tsv", "valid.tsv", "train.phn", "valid.phn", "unpaired.txt"],
@@ -302,68 +326,112 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
     segments = r.run("segments", to_dict(cfg.segments), ["features"], ["train.npy", "valid.npy"],
                      lambda d: stage_segments(cfg.segments, features, d)).dir
 
-    gan = cfg.train.gan
-    run_dirs = []
-    for seed in cfg.train.seeds:
-        name = f"train-{seed}" if len(cfg.train.seeds) > 1 else "train"
-        st = r.run(name, {"method": cfg.train.method, "seed": seed, "gan": to_dict(gan)}, ["segments", "text"],
-                   ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, segments, text, d))
-        run_dirs.append(st.dir)
-    train_names = [d.name for d in run_dirs]
-    selected = r.run("select", {}, [*train_names, "text"], ["selected.json"],
-                     lambda d: stage_select(run_dirs, segments, text, d)).dir
-    r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
-                    lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d)).dir
-    if cfg.run_self_train:
-        r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
-              ["ctc.pt", "valid.st.phn"],
-              lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d))
-    return report(cfg, r, train_names, sentences)
+    if lay.decipher:
+        dec = r.run("decipher", to_dict(cfg.train.decipher), ["features", "text"],
+                    ["decipher.pt", "train.hyp", "valid.hyp"],
+                    lambda d: stage_decipher(cfg.train.decipher, features, text, d)).dir
+        r.run("decode_decipher", to_dict(cfg.decode), ["decipher", "features", "text"], ["valid.viterbi.phn"],
+              lambda d: stage_decode_model(cfg.decode, dec / "decipher.pt", features, text, corpus, d))
+        if lay.self_train:
+            r.run("self_train", to_dict(cfg.self_train), ["decipher", "features", "text"], ["ctc.pt", "valid.st.phn"],
+                  lambda d: stage_self_train_labels(cfg.self_train, dec / "train.hyp", features, text, corpus, d))
+    if lay.gan:
+        gan = cfg.train.gan
+        run_dirs = []
+        for seed, name in zip(cfg.train.seeds, lay.train_names):
+            st = r.run(name, {"method": "gan", "seed": seed, "gan": to_dict(gan)}, ["segments", "text"],
+                       ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, segments, text, d))
+            run_dirs.append(st.dir)
+        selected = r.run("select", {}, [*lay.train_names, "text"], ["selected.json"],
+                         lambda d: stage_select(run_dirs, segments, text, d)).dir
+        r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
+              lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d))
+        if lay.self_train and not lay.decipher:
+            r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
+                  ["ctc.pt", "valid.st.phn"],
+                  lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d))
+    return report(cfg, r, sentences)
 
 
-def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) -> dict[str, Any]:
+def system_rows(cfg: DemoConfig, run_dir: Path) -> tuple[list[Row], str, Path]:
+    """The rows of the demo's tables for the stages this config runs, the main PER row (the last
+    label-free system of the main method) and the decode folder the utterance plot reads."""
+    lay = Layout.of(cfg)
+    st_dir = run_dir / "self_train"
+    rows = [Row("per", ROW_MOST_FREQUENT, run_dir / "chance" / "most_frequent.hyp", "oracle length"),
+            Row("per", ROW_KMEANS, run_dir / "chance" / "kmeans_rank.hyp", "no labels")]
+    wer: list[Row] = []
+    not_run = "not run (run_self_train=false)"
+    source = "decipher" if lay.decipher else "GAN"
+    st_row, st_lm_row = self_train_rows(source)
+    st_rows = [Row("per", st_row, st_dir / "valid.st.phn", "no labels", not_run),
+               Row("per", st_lm_row, st_dir / "decode" / "valid.words.phn", "LM weights tuned without labels",
+                   NO_WORDS if lay.self_train else not_run)]
+    st_wer = Row("wer", st_lm_row, st_dir / "decode" / "valid.words.wrd", "", NO_WORDS if lay.self_train else not_run)
+    if lay.decipher:
+        dec, dd = run_dir / "decipher", run_dir / "decode_decipher"
+        rows += [Row("per", ROW_TABLE, dec / "valid.table.hyp", "argmax of P(phone | unit), before EM"),
+                 Row("per", ROW_DECIPHER, dec / "valid.hyp", "seed chosen without labels"),
+                 Row("per", ROW_DECIPHER_LM, dd / "valid.words.phn", "LM weights tuned without labels", NO_WORDS),
+                 *st_rows]
+        wer += [Row("wer", ROW_DECIPHER_LM, dd / "valid.words.wrd", "", NO_WORDS), st_wer]
+        main, plot_dir = (st_row if lay.self_train else ROW_DECIPHER), dd
+    if lay.gan:
+        d = run_dir / "decode"
+        rows += [Row("per", ROW_GAN, d / "valid.viterbi.phn", "checkpoint chosen without labels"),
+                 Row("per", ROW_GAN_LM, d / "valid.words.phn", "LM weights tuned without labels", NO_WORDS)]
+        wer += [Row("wer", ROW_GAN_LM, d / "valid.words.wrd", "", NO_WORDS)]
+        if not lay.decipher:
+            rows += st_rows
+            wer += [st_wer]
+            main, plot_dir = ROW_GAN, d
+    rows.append(Row("per", ROW_SUPERVISED, run_dir / "supervised" / "supervised.hyp",
+                    "uses labels: an upper bound, not a result"))
+    return rows + wer, main, plot_dir
+
+
+def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
     """Baselines, the PER/WER tables, plots and results.json for a run folder in the demo's layout."""
     run_dir, clock, force = r.run_dir, r.clock, r.force
-    corpus, text, features, segments = (run_dir / n for n in ("corpus", "text", "features", "segments"))
-    selected, decoded = run_dir / "select", run_dir / "decode"
-    run_dirs = [run_dir / n for n in train_names]
+    corpus, text, segments = (run_dir / n for n in ("corpus", "text", "segments"))
+    lay = Layout.of(cfg)
     gan = cfg.train.gan
-    st_dir = run_dir / "self_train" if cfg.run_self_train else None
-    chance = r.run("chance", to_dict(cfg.baselines), ["corpus", "segments", "text"],
-                   ["most_frequent.hyp", "kmeans_rank.hyp"],
-                   lambda d: stage_chance(cfg.baselines, corpus, segments, text, d)).dir
-    upper = r.run("supervised", {"b": to_dict(cfg.baselines), "g": to_dict(gan.generator)},
-                  ["corpus", "segments", "text"], ["supervised.hyp"],
-                  lambda d: stage_supervised(cfg.baselines, gan.generator, corpus, segments, text, d)).dir
-
-    dec_dir = None
-    if cfg.decipher.enabled:
-        dec_dir = r.run("decipher", to_dict(cfg.decipher), ["features", "text"], ["valid.hyp"],
-                        lambda d: stage_decipher(cfg.decipher, features, text, d)).dir
+    r.run("chance", to_dict(cfg.baselines), ["corpus", "segments", "text"], ["most_frequent.hyp", "kmeans_rank.hyp"],
+          lambda d: stage_chance(cfg.baselines, corpus, segments, text, d))
+    r.run("supervised", {"b": to_dict(cfg.baselines), "g": to_dict(gan.generator)}, ["corpus", "segments", "text"],
+          ["supervised.hyp"], lambda d: stage_supervised(cfg.baselines, gan.generator, corpus, segments, text, d))
 
     results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
                           train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
-                          method=cfg.train.method, seeds=cfg.train.seeds,
-                          updates=gan.trainer.max_updates)
-    # Score: the demo reads the held-back valid references only here (the decode stage also
-    # scores its own outputs, but tunes its word-LM weights without them).
+                          method=cfg.train.method, seeds=cfg.train.decipher.seeds if lay.decipher else cfg.train.seeds,
+                          **({"gan_updates": gan.trainer.max_updates} if lay.gan else {}))
+    rows, main, plot_decode = system_rows(cfg, run_dir)
+    # Score: the demo reads the held-back valid references only here (the decode stages also
+    # score their own outputs, but tune their word-LM weights without them).
     with clock.stage("score"):
-        stats = score_rows(results, corpus, decoded, st_dir, chance, upper, dec_dir)
-    sel = read_json(selected / "selected.json")
-    results["selection"] = {k: v for k, v in sel.items() if k not in ("runs", "anchor", "kept", "chosen", "tolerance")}
+        stats = score_rows(results, corpus, rows, main, align_to=run_dir / "valid.per.align.txt")
+    if lay.decipher:
+        sel = read_json(run_dir / "decipher" / "selection.json")
+        results["selection"] = {"decipher criterion": sel["criterion"], "decipher seed": sel["chosen_seed"]}
+    if lay.gan:
+        sel = read_json(run_dir / "select" / "selected.json")
+        results["selection"].update({f"GAN {k}": v for k, v in sel.items()
+                                     if k not in ("runs", "anchor", "kept", "chosen", "tolerance")})
 
     plot_dir = run_dir / "plots"
     rates = {r_["system"]: r_["rate"] for r_ in results["per"]}
     baselines = {"k-means by rank": rates[ROW_KMEANS], "most frequent phone": rates[ROW_MOST_FREQUENT],
                  "supervised bound": rates[ROW_SUPERVISED]}
     with clock.stage("plots") as rec:
-        fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots),
-                          "up": [r.stages[n].fp for n in ("decode", "chance", "supervised", *train_names)]})
+        upstream = [n for n in ("decode", "decode_decipher", "self_train", "chance", "supervised", *lay.train_names)
+                    if n in r.stages]
+        fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots), "up": [r.stages[n].fp for n in upstream]})
+        curves = run_dir / lay.train_names[0] if lay.train_names else None
 
         def draw() -> list[Path]:
             from wav2vec_u.demo.plots import make_plots  # noqa: PLC0415 - matplotlib
 
-            return make_plots(cfg, corpus, run_dirs[0], decoded, stats, baselines, plot_dir)
+            return make_plots(cfg, corpus, curves, plot_decode, stats, baselines, plot_dir, main)
 
         ran, _ = run_stage(plot_dir, fp, lambda made: [p.name for p in made], draw, force=force, name=RECORD)
         rec["cached"] = not ran
@@ -382,20 +450,21 @@ def report_run_dir(cfg: DemoConfig, run_dir: str | Path, force: bool = False) ->
     baselines, scores and plots are the demo's own (:func:`report`).
     """
     run_dir = Path(run_dir)
-    train_names = [f"train-{s}" if len(cfg.train.seeds) > 1 else "train" for s in cfg.train.seeds]
+    lay = Layout.of(cfg)
     adopted = {"corpus": ["train.phn", "valid.phn", "train.tsv", "valid.tsv"], "text": ["phones.txt", "dict.phn.txt"],
-               "features": ["train.lengths", "valid.lengths"], "segments": ["train.lengths", "valid.lengths"],
-               "decode": ["valid.viterbi.phn"], **{n: ["best.pt"] for n in train_names}}
+               "features": ["train.lengths", "valid.lengths"], "segments": ["train.lengths", "valid.lengths"]}
+    if lay.decipher:
+        adopted.update(decipher=["decipher.pt", "valid.hyp", "selection.json"], decode_decipher=["valid.viterbi.phn"])
+    if lay.gan:
+        adopted.update(decode=["valid.viterbi.phn"], **{n: ["best.pt"] for n in lay.train_names})
+        if not (run_dir / "select" / "selected.json").is_file():
+            raise FileNotFoundError(f"missing {run_dir / 'select' / 'selected.json'} (the recipe's `w2vu select --out` "
+                                    "stage writes it)")
     if cfg.run_self_train:
         adopted["self_train"] = ["valid.st.phn"]
     clock = StageClock()
     r = Runner(run_dir, clock, force)
     for name, files in adopted.items():
         r.adopt(name, files)
-    if not (run_dir / "select" / "selected.json").is_file():
-        raise FileNotFoundError(f"missing {run_dir / 'select' / 'selected.json'} (the recipe's `w2vu select --out` "
-                                "stage writes it)")
     save_config(cfg, run_dir / "config.yaml")
-    return report(cfg, r, train_names, sentences_path(cfg))
-
-
+    return report(cfg, r, sentences_path(cfg))

@@ -148,13 +148,15 @@ def plot_utterance(path: str | Path, wav: np.ndarray, sample_rate: int,
     return _save(fig, path)
 
 
-def make_plots(cfg: DemoConfig, corpus: Path, train_dir: Path, decode_dir: Path, stats,
-               baselines: dict[str, float], outdir: Path) -> list[Path]:
+def make_plots(cfg: DemoConfig, corpus: Path, train_dir: Path | None, decode_dir: Path, stats,
+               baselines: dict[str, float], outdir: Path, system: str = "selected checkpoint") -> list[Path]:
+    """curves.png (the GAN's validation log, when a GAN ran), confusion.png (``system``'s alignments),
+    utterance.png (one valid utterance with ``decode_dir``'s timed phones)."""
     out = []
     # 1. PER and the unsupervised metric against updates (the trainer's validation log)
     steps, per, ppl = [], [], []
-    metrics = train_dir / "metrics.jsonl"
-    if metrics.is_file():
+    metrics = train_dir / "metrics.jsonl" if train_dir is not None else None
+    if metrics is not None and metrics.is_file():
         import json  # noqa: PLC0415
 
         for line in metrics.read_text(encoding="utf-8").splitlines():
@@ -169,7 +171,7 @@ def make_plots(cfg: DemoConfig, corpus: Path, train_dir: Path, decode_dir: Path,
                                      title=f"{cfg.lang}: training curve (run {train_dir.name})"))
     # 2. confusion matrix of the selected checkpoint
     out.append(plot_confusion(outdir / "confusion.png", stats.alignments,
-                                    title=f"{cfg.lang}: phone confusion, selected checkpoint"))
+                                    title=f"{cfg.lang}: phone confusion, {system}"))
     # 3. one utterance: waveform, reference phones at espeak-ng's timings, predicted phones
     i = cfg.plots.utterance
     try:

@@ -5,6 +5,7 @@ The references are read here and only here, after every label-free choice has be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +22,50 @@ def score(refs: list[list[str]], hyps: list[list[str]], lower: bool = False):
 
 
 ROW_MOST_FREQUENT = "chance: most frequent phone"
-
-
 ROW_KMEANS = "chance: k-means clusters -> phones by frequency rank"
-
-
 ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phones)"
+ROW_TABLE = "decipher: statistics-matching table alone"
+ROW_DECIPHER = "decipher (HMM, most likely phone per segment)"
+ROW_DECIPHER_LM = "decipher + LM (lexicon + word 4-gram)"
+ROW_GAN = "GAN (Viterbi)"
+ROW_GAN_LM = "GAN + LM (lexicon + word 4-gram)"
+ROW_WARM = "GAN warm-started from the decipher labels (Viterbi)"
+NO_WORDS = "not run: no lexicon/word LM from prepare-text"
 
 
-def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Path | None, chance: Path,
-               upper: Path, decipher: Path | None = None):
-    """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot)."""
+def self_train_rows(source: str) -> tuple[str, str]:
+    """The two self-training rows' names, for labels from ``source`` ("GAN" or "decipher")."""
+    return f"self-trained (CTC on {source} labels)", f"self-trained on {source} labels + LM"
+
+
+@dataclass
+class Row:
+    """One system of a table: its hypothesis file (None or absent: the row says why it is empty)."""
+
+    table: str                 # "per" or "wer"
+    system: str
+    hyp: Path | None
+    note: str = ""
+    missing: str = ""          # the note when there is no hypothesis file
+
+
+def score_rows(results: dict[str, Any], corpus: Path, rows: list[Row], main: str, align_to: Path | None = None):
+    """Fill the PER and WER tables from ``rows``; returns the stats of the PER row ``main`` (for the
+    confusion plot) and writes its alignments to ``align_to``."""
 
     refs = read_token_lines(corpus / "valid.phn")
     words = read_token_lines(corpus / "valid.wrd")
-
-    def row(table: str, system: str, hyp_file: Path | None, note: str, missing: str):
-        if hyp_file is None or not hyp_file.is_file():
-            add_row(results, table, system, None, missing)
-            return None
-        stats = score(refs if table == "per" else words, read_token_lines(hyp_file), lower=table == "wer")
-        add_row(results, table, system, stats.to_dict(), note)
-        return stats
-
-    no_words = "not run: no lexicon/word LM from prepare-text"
-    row("per", ROW_MOST_FREQUENT, chance / "most_frequent.hyp", "oracle length", "")
-    row("per", ROW_KMEANS, chance / "kmeans_rank.hyp", "no labels", "")
-    main = row("per", "GAN (Viterbi)", decoded / "valid.viterbi.phn", "checkpoint chosen without labels", "")
-    row("per", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.phn", "LM weights tuned without labels",
-        no_words)
-    st = st_dir / "valid.st.phn" if st_dir else None
-    row("per", "self-trained (CTC on GAN labels)", st, "no labels", "not run (run_self_train=false)")
-    st_words = st_dir / "decode" / "valid.words.phn" if st_dir else None
-    row("per", "self-trained + LM", st_words, "LM weights tuned without labels", no_words)
-    if decipher is not None:
-        row("per", "decipher HMM (EM on k-means units, research option)", decipher / "valid.hyp", "no labels", "")
-    row("per", ROW_SUPERVISED, upper / "supervised.hyp", "uses labels: an upper bound, not a result", "")
-    row("wer", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.wrd", "", no_words)
-    row("wer", "self-trained + LM", st_dir / "decode" / "valid.words.wrd" if st_dir else None, "", no_words)
-    write_alignments(decoded / "valid.per.align.txt", main, name="PER")
-    return main
+    main_stats = None
+    for r in rows:
+        if r.hyp is None or not r.hyp.is_file():
+            add_row(results, r.table, r.system, None, r.missing)
+            continue
+        stats = score(refs if r.table == "per" else words, read_token_lines(r.hyp), lower=r.table == "wer")
+        add_row(results, r.table, r.system, stats.to_dict(), r.note)
+        if r.table == "per" and r.system == main:
+            main_stats = stats
+    if main_stats is None:
+        raise ValueError(f"the main system {main!r} has no scored PER row")
+    if align_to is not None:
+        write_alignments(align_to, main_stats, name="PER")
+    return main_stats

@@ -2,7 +2,7 @@
 
     units = make_units(frames, lengths, k=128, smooth=1)[1]           # research.decipher
     result = anneal_key(units, sentences, num_units=128, iters=200_000, seed=2)
-    model = em_from_key(units, sentences_with_sil, 128, result, DecipherConfig(order=3))
+    model = em_from_key(units, sentences_with_sil, 128, result, HmmConfig(order=3))
 
 A key maps every unit to one phone. Its score is label-free: the trigram log-probability (from
 the unpaired phone text, ``<SIL>`` dropped) of the training unit sequences read through the key,
@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from wav2vec_u.research.decipher import DecipherConfig, DecipherHMM, phone_ngram, train_units_to_phones
+from wav2vec_u.decipher.hmm import HmmConfig, DecipherHMM, phone_ngram, train_units_to_phones
 from wav2vec_u.tokens import SIL
 
 
@@ -157,7 +157,7 @@ def key_emissions(result: KeyResult, hmm_phones: Sequence[str], num_units: int, 
 
 
 def em_from_key(units: Sequence[np.ndarray], sil_sents: Sequence[Sequence[str]], num_units: int, result: KeyResult,
-                cfg: DecipherConfig, eps: float = 0.05, on_iter=None) -> DecipherHMM:
+                cfg: HmmConfig, eps: float = 0.05, on_iter=None) -> DecipherHMM:
     """The decipherment HMM (research.decipher) trained by EM from the key's emissions."""
     hmm_phones, _ = phone_ngram(sil_sents, cfg.order, cfg.lm_interpolation, cfg.lm_add)
     E0 = key_emissions(result, hmm_phones, num_units, eps)

@@ -11,8 +11,9 @@ How the features of a model are found (the model must see what it was trained on
   names the extraction in its ``meta.json`` (``provenance.config.features``: extractor, layer,
   spectral options). A segments folder also holds the PCA and k-means (``pca_A.npy``,
   ``centroids.npy``) and the pooling of its ``meta.json``, which a GAN's inputs need;
-- a GAN checkpoint without ``--features-dir`` uses the folder its lineage records (the one it
-  was trained on). A CTC model records none: it needs ``--features-dir``.
+- a GAN or decipherment checkpoint without ``--features-dir`` uses the folder its lineage
+  records (the one it was trained on). A CTC model records none: it needs ``--features-dir``.
+  A decipherment model cuts the frames into its own change-point segments.
 
 A GAN given a frame folder, a CTC model given a segments folder, or a folder without a usable
 ``meta.json`` is an error before any audio is read.
@@ -121,12 +122,13 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
     if model.kind == "hf-ctc":
         frame_rate = float(model.frame_rate)
     else:
-        if features_dir is None and model.kind == "gan":
+        if features_dir is None and model.kind in ("gan", "decipher"):  # their checkpoints name their features
             lineage = load_state(model_path, "model checkpoint").get("lineage") or {}
             features_dir = lineage.get("features")
             if features_dir is None or not Path(features_dir).is_dir():
                 raise FileNotFoundError(f"{model_path}: its lineage names no feature folder that exists here "
-                                        f"({features_dir}): pass --features-dir with the segments folder it was trained on")
+                                        f"({features_dir}): pass --features-dir with the feature folder it was "
+                                        "trained on")
         if features_dir is None:
             raise FileNotFoundError(f"{model_path} is a {model.kind} model: pass --features-dir with the frame "
                                     "feature folder it was trained on (its meta.json names the extractor)")
@@ -202,14 +204,17 @@ def decode_chunk(p: Pipeline, wav: np.ndarray, offset: float, chunk_end: float) 
         if base is None:  # pooling that no run grouping explains: spread the frames evenly
             edges = np.linspace(0, n_frames, len(x) + 1).round().astype(np.int64)
             base = np.stack([edges[:-1], edges[1:]], axis=1)
-    logits = model.logits(x)
-    # output position t reads inputs [t*k, (t+1)*k) of a model with stride k (CTC subsample, GAN stride)
-    k, t = model.subsample, np.arange(len(logits))
-    if p.extractor is None:  # the model read audio: its positions are its own frames
-        base, k = np.stack([t, t + 1], axis=1), 1
-    first = np.minimum(t * k, len(base) - 1)
-    last = np.minimum((t + 1) * k, len(base)) - 1
-    spans = np.stack([base[first, 0], base[np.maximum(last, first), 1]], axis=1)
+    if model.segmented is not None:  # the model cuts the frames into segments itself (decipher)
+        logits, spans = model.segmented(x)
+    else:
+        logits = model.logits(x)
+        # output position t reads inputs [t*k, (t+1)*k) of a model with stride k (CTC subsample, GAN stride)
+        k, t = model.subsample, np.arange(len(logits))
+        if p.extractor is None:  # the model read audio: its positions are its own frames
+            base, k = np.stack([t, t + 1], axis=1), 1
+        first = np.minimum(t * k, len(base) - 1)
+        last = np.minimum((t + 1) * k, len(base)) - 1
+        spans = np.stack([base[first, 0], base[np.maximum(last, first), 1]], axis=1)
     vit = viterbi_decode(logits, model.phones, spans=spans, frame_rate=p.frame_rate)
     lp = log_softmax(logits)
     best = lp.max(axis=1)

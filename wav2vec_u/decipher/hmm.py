@@ -8,7 +8,7 @@ probability (a phone spans several units) and emits k-means unit ids through an 
 ``<SIL>`` dropped.
 
     units = dedup_units(cluster_ids, lengths)                  # list of (T_i,) int arrays
-    model = train_units_to_phones(units, phone_sents, num_units=40, cfg=DecipherConfig())
+    model = train_units_to_phones(units, phone_sents, num_units=40, cfg=HmmConfig())
     hyps = decode(model, valid_units)                          # list[list[str]], no <SIL>
     ll = model.log_likelihood(valid_units)                     # label-free selection score
 
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class DecipherConfig:
+class HmmConfig:
     order: int = in_range(2, 3, default=3)  # phone n-gram order of the transition model: 2 or 3
     # P(phone repeats for the next unit); 1 - 1/(units per phone) ~ 0.75-0.8 on the demo
     self_loop: float = in_range(0.0, 1.0, hi_open=True, default=0.8)
@@ -112,6 +112,11 @@ def make_units(frames: np.ndarray, lengths: Sequence[int], k: int = 40, smooth: 
     return centroids, dedup_units(assign_clusters(frames, centroids), lengths)
 
 
+def phone_inventory(sentences: Sequence[Sequence[str]]) -> list[str]:
+    """The HMM's states: every phone of the text and ``<SIL>``, sorted."""
+    return sorted({p for s in sentences for p in s} | {SIL})
+
+
 def phone_ngram(sentences: Sequence[Sequence[str]], order: int = 3, interpolation: float = 0.9,
                 add: float = 0.01) -> tuple[list[str], np.ndarray]:
     """Transition tensor P[a, b, c] = P(c | a, b) from phone sentences (with <SIL> where the text has it).
@@ -120,7 +125,7 @@ def phone_ngram(sentences: Sequence[Sequence[str]], order: int = 3, interpolatio
     itself (a repeat is indistinguishable from the self-loop). For ``order=2`` P[a, b, c] = P(c | b).
     Returns (phones, P) with phones sorted and <SIL> among them.
     """
-    phones = sorted({p for s in sentences for p in s} | {SIL})
+    phones = phone_inventory(sentences)
     index = {p: i for i, p in enumerate(phones)}
     V = len(phones)
     sil = index[SIL]
@@ -177,8 +182,12 @@ class DecipherHMM:
                 raise ValueError(f"unit sequence {i} has ids outside [0, {self.num_units})")
 
     def forward_backward(self, seqs: Sequence[np.ndarray], emit_power: float = 1.0,
-                         trans: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
-        """Scaled forward-backward over a batch. Returns (log-likelihood sum, expected counts (V, K))."""
+                         trans: torch.Tensor | None = None,
+                         posteriors: list | None = None) -> tuple[float, torch.Tensor]:
+        """Scaled forward-backward over a batch. Returns (log-likelihood sum, expected counts (V, K)).
+
+        ``posteriors``: a list that receives each sequence's (T_i, V) phone posteriors P(phone_t | units).
+        """
         fwd, bwd = self._fwd, self._bwd
         if trans is not None:
             fwd, bwd = trans.permute(1, 0, 2).contiguous(), trans.permute(1, 2, 0).contiguous()
@@ -209,9 +218,12 @@ class DecipherHMM:
             scale[t] = torch.where(keep, ct.clamp_min(1e-30), torch.ones_like(ct))
         ll = float(torch.log(scale).sum())
         counts = torch.zeros(V, self.num_units)
+        gamma = torch.zeros(T, N, V) if posteriors is not None else None
         beta = torch.ones(N, V, V)
         g = alpha[T - 1].sum(1) * m[:, T - 1, None]
         counts.index_add_(1, x[:, T - 1], g.T)
+        if gamma is not None:
+            gamma[T - 1] = g
         for t in range(T - 2, -1, -1):
             keep = m[:, t + 1]
             nb = em[:, t + 1][:, None, :] * beta                            # e(b) beta(a, b)
@@ -220,6 +232,12 @@ class DecipherHMM:
             beta = torch.where(keep[:, None, None], bt, beta)
             g = (alpha[t] * beta).sum(1) * m[:, t, None]
             counts.index_add_(1, x[:, t], g.T)
+            if gamma is not None:
+                gamma[t] = g
+        if gamma is not None:
+            for i, q in enumerate(seqs):
+                gi = gamma[:len(q), i]
+                posteriors.append((gi / gi.sum(1, keepdim=True).clamp_min(1e-30)).numpy())
         return ll, counts
 
     def log_likelihood(self, seqs: Sequence[np.ndarray], batch_size: int = 25) -> float:
@@ -229,30 +247,62 @@ class DecipherHMM:
         return sum(self.forward_backward([seqs[j] for j in order[i:i + batch_size]])[0]
                    for i in range(0, len(order), batch_size))
 
+    def posteriors(self, seqs: Sequence[np.ndarray], batch_size: int = 25) -> list[np.ndarray]:
+        """(T_i, V) phone posteriors of every unit sequence (forward-backward), in the given order."""
+        self._check_units(seqs)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out: list = [None] * len(seqs)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            post: list[np.ndarray] = []
+            self.forward_backward([seqs[j] for j in idx], posteriors=post)
+            for j, p in zip(idx, post):
+                out[j] = p
+        return out
+
+    def viterbi_paths(self, seqs: Sequence[np.ndarray], batch_size: int = 25) -> list[np.ndarray]:
+        """Best phone-state path (one phone id per unit) of every unit sequence, batched."""
+        self._check_units(seqs)
+        V = len(self.phones)
+        le = torch.log(self.emissions + 1e-30)                     # (V, K)
+        lp = torch.log(self.trans + 1e-30)                         # (a, b, c)
+        ls, lm = math.log(self.self_loop), math.log(1 - self.self_loop)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        out: list = [None] * len(seqs)
+        for i0 in range(0, len(order), batch_size):
+            idx = order[i0:i0 + batch_size]
+            N, T = len(idx), max(len(seqs[j]) for j in idx)
+            x = torch.zeros(N, T, dtype=torch.long)
+            for n, j in enumerate(idx):
+                x[n, :len(seqs[j])] = torch.as_tensor(np.asarray(seqs[j], dtype=np.int64))
+            lengths = torch.tensor([len(seqs[j]) for j in idx])
+            d = torch.full((N, V, V), -1e30)
+            d[:, self.sil, self.sil] = le[self.sil, x[:, 0]]     # every utterance starts in silence
+            back = torch.empty(T, N, V, V, dtype=torch.long)
+            for t in range(1, T):
+                move, frm = (d[:, :, :, None] + lm + lp[None]).max(1)   # (N, b, c): best previous a
+                stay = d + ls
+                take_stay = stay >= move
+                back[t] = torch.where(take_stay, torch.full_like(frm, -1), frm)
+                step = torch.where(take_stay, stay, move) + le[:, x[:, t]].T[:, None, :]
+                d = torch.where((t < lengths)[:, None, None], step, d)  # finished sequences keep their scores
+            for n, j in enumerate(idx):
+                a, b = divmod(int(d[n].argmax()), V)
+                path = [b]
+                for t in range(int(lengths[n]) - 1, 0, -1):
+                    f = int(back[t, n, a, b])
+                    if f >= 0:
+                        a, b = f, a
+                    path.append(b)
+                out[j] = np.array(path[::-1], dtype=np.int64)
+        return out
+
     def viterbi(self, seq: np.ndarray) -> list[str]:
         """Best phone sequence for one unit sequence: runs collapsed, <SIL> dropped."""
-        self._check_units([seq])
-        V = len(self.phones)
-        le = torch.log(self.emissions + 1e-30)
-        lp = torch.log(self.trans + 1e-30)
-        ls, lm = math.log(self.self_loop), math.log(1 - self.self_loop)
-        d = torch.full((V, V), -1e30)
-        d[self.sil, self.sil] = float(le[self.sil, seq[0]])
-        back = []
-        for u in seq[1:]:
-            move, frm = (d[:, :, None] + lm + lp).max(0)           # (b, c), best previous a
-            stay = d + ls
-            take_stay = stay >= move
-            back.append(torch.where(take_stay, torch.full_like(frm, -1), frm))
-            d = torch.where(take_stay, stay, move) + le[:, int(u)][None, :]
-        a, b = divmod(int(d.argmax()), V)
-        path = [b]
-        for frm in reversed(back):
-            f = int(frm[a, b])
-            if f >= 0:
-                a, b = f, a
-            path.append(b)
-        path.reverse()
+        return self.path_phones(self.viterbi_paths([seq])[0])
+
+    def path_phones(self, path: Sequence[int]) -> list[str]:
+        """A state path as phones: runs collapsed, <SIL> dropped."""
         out = [self.phones[q] for i, q in enumerate(path) if i == 0 or q != path[i - 1]]
         return [p for p in out if p != SIL]
 
@@ -267,7 +317,7 @@ class DecipherHMM:
 
 def decode(model: DecipherHMM, unit_seqs: Sequence[np.ndarray]) -> list[list[str]]:
     """Viterbi phones (no <SIL>) of each unit sequence."""
-    return [model.viterbi(np.asarray(s)) for s in unit_seqs]
+    return [model.path_phones(p) for p in model.viterbi_paths([np.asarray(s) for s in unit_seqs])]
 
 
 def _normalise(counts: torch.Tensor, floor: float) -> torch.Tensor:
@@ -275,7 +325,7 @@ def _normalise(counts: torch.Tensor, floor: float) -> torch.Tensor:
     return c / c.sum(1, keepdim=True)
 
 
-def _init_emissions(V: int, K: int, sil: int, seqs: Sequence[np.ndarray], cfg: DecipherConfig,
+def _init_emissions(V: int, K: int, sil: int, seqs: Sequence[np.ndarray], cfg: HmmConfig,
                     gen: torch.Generator) -> torch.Tensor:
     e = torch.rand(V, K, generator=gen) + 0.5
     if cfg.sil_init:
@@ -285,7 +335,7 @@ def _init_emissions(V: int, K: int, sil: int, seqs: Sequence[np.ndarray], cfg: D
 
 
 def train_units_to_phones(unit_seqs: Sequence[np.ndarray], phone_sents: Sequence[Sequence[str]], num_units: int,
-                          cfg: DecipherConfig | None = None,
+                          cfg: HmmConfig | None = None,
                           on_iter: Callable[[int, int, float, DecipherHMM], None] | None = None,
                           init_emissions: np.ndarray | None = None) -> DecipherHMM:
     """Learn the emission table by EM from unit sequences and unpaired phone sentences (with <SIL>).
@@ -297,7 +347,7 @@ def train_units_to_phones(unit_seqs: Sequence[np.ndarray], phone_sents: Sequence
     broad-class emissions (12 classes) lets EM reach 38.9% PER where random starts stay at 86-90%
     (docs/demo-findings.md).
     """
-    cfg = cfg or DecipherConfig()
+    cfg = cfg or HmmConfig()
     cfg.check()
     if not unit_seqs:
         raise ValueError("no unit sequences to decipher")
@@ -399,5 +449,5 @@ def fit_supervised(unit_seqs: Sequence[np.ndarray], phone_refs: Sequence[Sequenc
     return E
 
 
-def config_dict(cfg: DecipherConfig) -> dict:
+def config_dict(cfg: HmmConfig) -> dict:
     return asdict(cfg)

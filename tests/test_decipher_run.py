@@ -1,0 +1,111 @@
+"""``w2vu decipher``: frame features + unpaired phone text -> a phone recogniser, without labels.
+
+A toy language (tests/toys.py: 12 phones, a sparse bigram) spoken as frames (4-8 noisy frames per
+phone, noise as large as the phone means' spread, silence at both ends): change-point segments, k-means units, statistics matching, the
+decipherment HMM, labels, the label-free choice of seed, and the model through ``w2vu decode``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from toys import make_toy, write_frame_toy
+from wav2vec_u.cli import main
+from wav2vec_u.decode.decode import load_acoustic_model
+from wav2vec_u.decipher.model import load_decipher_model
+from wav2vec_u.metrics import error_rate
+from wav2vec_u.tokens import read_token_lines
+
+OVERRIDES = ["seeds=[1,2]", "units.k=24", "match.steps=200", "match.restarts=4", "hmm.iters=4", "hmm.self_loop=0.3"]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("decipher")
+    toy = make_toy(num_phones=12, dim=8, num_train=200, num_valid=60, num_text=3000, seed=5)
+    write_frame_toy(toy, root / "feats", root / "text", noise=1.0)
+    t0 = time.time()
+    rc = main(["decipher", str(root / "feats"), str(root / "out"), "--text-dir", str(root / "text"),
+               "--ref-dir", str(root / "feats"), *OVERRIDES, "--no-wandb"])
+    return root, rc, time.time() - t0
+
+
+def test_decipher_learns_the_toy_language_without_labels(toy_run):
+    root, rc, seconds = toy_run
+    assert rc == 0
+    refs = read_token_lines(root / "feats" / "valid.phn")
+    learned = error_rate(refs, read_token_lines(root / "out" / "valid.hyp")).rate
+    # baseline: the text's most frequent phone repeated to the reference length
+    # (measured, seed 5: learned 4.6% for one seed alone, table before EM 10.7%; baseline 84.6%)
+    text = [p for s in read_token_lines(root / "text" / "phones.txt") for p in s if p != "<SIL>"]
+    top = max(set(text), key=text.count)
+    base = error_rate(refs, [[top] * len(r) for r in refs]).rate
+    print(f"decipher valid PER {learned:.3f}, most frequent phone {base:.3f} ({seconds:.0f} s)")
+    assert base > 0.8
+    assert learned < base - 0.5, (learned, base)
+
+
+def test_outputs_describe_the_choice_and_the_model(toy_run):
+    root, _, _ = toy_run
+    out = root / "out"
+    sel = json.loads((out / "selection.json").read_text())
+    assert sorted(r["seed"] for r in sel["seeds"]) == [1, 2] and sel["criterion"] == "match_loss"
+    losses = [r["match_loss"] for r in sel["seeds"]]
+    assert losses == sorted(losses)     # rows in the order of the label-free criterion
+    chosen = [r for r in sel["seeds"] if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["seed"] == sel["chosen_seed"]
+    assert chosen[0]["match_loss"] == min(r["match_loss"] for r in sel["seeds"])
+    # the chosen seed's labels are the top-level ones; references only reach the record after the choice
+    assert (out / "valid.hyp").read_text() == (out / "seeds" / f"seed-{sel['chosen_seed']}.valid.hyp").read_text()
+    # refine=1: only the lowest matching loss gets EM; every seed's table is scored
+    assert [r["refined"] for r in sel["seeds"]] == [True, False]
+    assert all("valid_table_per" in r for r in sel["seeds"]) and "valid_per" in sel["seeds"][0]
+    assert (out / "seeds" / f"seed-{sel['seeds'][1]['seed']}.valid.table.hyp").is_file()
+    for name in ("decipher.pt", "train.hyp", "valid.table.hyp", "decipher.yaml", "meta.json", "decipher.log"):
+        assert (out / name).is_file(), name
+    model = load_decipher_model(out / "decipher.pt")
+    assert model.centroids.shape == (24, 8) and model.hmm.emissions.shape == (13, 24)
+
+
+def test_decode_reads_a_decipher_model_with_segment_times(toy_run, tmp_path):
+    root, _, _ = toy_run
+    out = root / "out"
+    am = load_acoustic_model(out / "decipher.pt")
+    assert am.kind == "decipher" and am.segmented is not None
+    assert main(["decode", str(out / "decipher.pt"), str(root / "feats"), str(tmp_path / "dec"), "--no-wandb"]) == 0
+    # decode's phones are the decipher run's own labels (the same max-posterior read-out)
+    assert (tmp_path / "dec" / "valid.viterbi.phn").read_text() == (out / "valid.hyp").read_text()
+    lengths = [int(x) for x in (root / "feats" / "valid.lengths").read_text().split()]
+    for line, n in zip((tmp_path / "dec" / "valid.timestamps.jsonl").read_text().splitlines(), lengths):
+        times = [t for _, a, b in json.loads(line)["phones"] for t in (a, b)]
+        assert times == sorted(times) and (not times or (times[0] >= 0 and times[-1] <= n))
+
+
+def test_rerun_is_cached_and_a_changed_option_recomputes(toy_run):
+    root, _, _ = toy_run
+    args = ["decipher", str(root / "feats"), str(root / "out"), "--text-dir", str(root / "text"), *OVERRIDES,
+            "--no-wandb"]
+    before = (root / "out" / "decipher.pt").stat().st_mtime_ns
+    t0 = time.time()
+    assert main(args) == 0
+    assert time.time() - t0 < 5 and (root / "out" / "decipher.pt").stat().st_mtime_ns == before
+
+
+def test_missing_inputs_name_the_file_and_the_command(tmp_path, capsys):
+    toy = make_toy(num_phones=6, dim=4, num_train=10, num_valid=4, num_text=50, seed=1)
+    write_frame_toy(toy, tmp_path / "feats", tmp_path / "text")
+    (tmp_path / "text" / "phones.txt").unlink()
+    args = ["decipher", str(tmp_path / "feats"), str(tmp_path / "out"), "--text-dir", str(tmp_path / "text"),
+            "--no-wandb"]
+    assert main(args) == 2
+    assert "phones.txt (w2vu prepare-text writes it)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()   # nothing is written before the inputs are checked
+    (tmp_path / "feats" / "valid.npy").unlink()
+    assert main(args) == 2
+    assert "valid.npy (w2vu extract" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The decipherment method: statistics matching + trigram decipherment HMM (w2vu decipher)."""

@@ -1,0 +1,51 @@
+"""The decipherment method's typed config: units, statistics matching, the HMM, seeds and selection.
+
+    cfg = load_config(DecipherRunConfig, resource_path("configs", "decipher", "default.yaml"), ["seeds=[1,2,3]"])
+
+Every default here is the setting measured on the English demo (docs/demo-findings.md,
+"Statistics matching from a near-uniform start"); configs/decipher/default.yaml restates them
+with their sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from wav2vec_u.audio.segmenters import ChangeSegmenterConfig
+from wav2vec_u.config import at_least, non_negative
+from wav2vec_u.decipher.hmm import HmmConfig
+from wav2vec_u.decipher.stats_match import MatchConfig
+
+
+@dataclass
+class UnitsConfig:
+    segmenter: ChangeSegmenterConfig = field(default_factory=ChangeSegmenterConfig)
+    k: int = at_least(2, default=128)     # k-means units over segment means; findings: 256 is worse (75% vs 52%)
+    niter: int = at_least(1, default=20)  # k-means iterations (MFCC segment clusters converge fast)
+
+
+def _hmm_defaults() -> HmmConfig:
+    # 0.95 spectral segments per phone: a phone rarely spans two units, so a low self-loop;
+    # EM still improved at pass 16 on the demo (50.7% at 12 -> 48.4% at 16)
+    return HmmConfig(order=3, self_loop=0.2, iters=16)
+
+
+@dataclass
+class DecipherRunConfig:
+    units: UnitsConfig = field(default_factory=UnitsConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
+    hmm: HmmConfig = field(default_factory=_hmm_defaults)  # hmm.seed is set from each of ``seeds``
+    # per seed: k-means units and statistics matching (cheap); EM for the ``refine`` seeds with the
+    # lowest matching loss; the label-free criterion ``select`` picks one of those
+    seeds: list[int] = field(default_factory=lambda: [1])
+    refine: int = at_least(1, default=1)  # seeds that get EM and labels (len(seeds): all, to compare them)
+    # label-free choice among seeds: the lowest statistics-matching loss ("match_loss"), the HMM's
+    # valid log-likelihood per unit ("loglik"; not comparable across k-means codebooks) or the
+    # phone-LM metric of its valid output ("weighted_lm_ppl", train.selection.label_free_metrics).
+    # Measured on the English demo (docs/demo-findings.md): see "Choosing among seeds".
+    select: Literal["match_loss", "loglik", "weighted_lm_ppl"] = "match_loss"
+    train_split: str = "train"
+    valid_split: str = "valid"            # "" for none: labels for train only, selection by train likelihood
+    max_em_utts: int = non_negative(default=0)  # EM on at most this many training utterances (0: all)
+    workers: int = at_least(1, default=1)  # seeds run in this many processes at once (one thread each)

@@ -1,0 +1,51 @@
+"""``w2vu decipher``: a phone recogniser from frame features and unpaired phone text, without labels.
+
+    w2vu decipher out/features out/decipher --text-dir out/text
+    w2vu decipher out/features out/decipher --text-dir out/text seeds=[1,2,3,4,5,6] workers=2 --ref-dir out/corpus
+    w2vu self-train out/features out/st --labels out/decipher/train.hyp --text-dir out/text
+
+Writes ``decipher.pt`` (a model ``w2vu decode``, ``self-train --checkpoint`` and ``transcribe``
+read), ``{train,valid}.hyp`` (labels: the most likely phone per segment), ``selection.json`` (every seed's label-free scores
+and the choice) and per seed its matching table's read-out (and, for the seeds refined by EM,
+its model and labels) in ``seeds/``. ``--ref-dir`` only prints and records PER
+after the label-free choice; nothing reads labels. A rerun with the same inputs and options
+reuses the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from wav2vec_u.config import add_config_arguments, add_tracking_arguments, config_from_args
+from wav2vec_u.io import resource_path
+
+log = logging.getLogger("wav2vec_u.decipher")
+
+DEFAULT_CONFIG = resource_path("configs", "decipher", "default.yaml")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("features", type=Path, help="frame features ({split}.npy + .lengths, meta.json): w2vu extract")
+    parser.add_argument("outdir", type=Path, help="output folder")
+    parser.add_argument("--text-dir", type=Path, required=True, help="prepare-text output (phones.txt, phone LM)")
+    parser.add_argument("--ref-dir", type=Path, help="folder with {split}.phn: PER is printed, never used")
+    parser.add_argument("--force", action="store_true", help="recompute even when the outputs are current")
+    add_config_arguments(parser, DEFAULT_CONFIG)
+    add_tracking_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.decipher.config import DecipherRunConfig  # noqa: PLC0415
+    from wav2vec_u.decipher.run import run_decipher  # noqa: PLC0415 - torch
+
+    cfg = config_from_args(DecipherRunConfig, args)
+    summary = run_decipher(args.features, args.outdir, cfg, text_dir=args.text_dir, ref_dir=args.ref_dir,
+                           force=args.force, wandb=args.wandb)
+    for row in summary["seeds"]:
+        per = ", ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.endswith("_per"))
+        print(f"seed {row['seed']}{' (chosen)' if row['chosen'] else ''}: matching loss {row['match_loss']:.4f}"
+              + (" (refined by EM)" if row["refined"] else "") + (f", {per}" if per else ""))
+    print(f"labels: {args.outdir}/{{train,valid}}.hyp; model: {args.outdir}/decipher.pt")
+    return 0
