@@ -36,21 +36,28 @@ fi
 if run 3; then log 3 "PCA, k-means, merged and pooled segments"
   $W2VU segments "$out/features" "$out/segments" --config "$config#segments"
 fi
-if run 4; then log 4 "train the GAN (best.pt chosen by the phone-LM metric, no labels)"
+if run 4; then log 4 "decipherment: units, statistics matching, HMM EM, labels (seed chosen without labels)"
+  $W2VU decipher "$out/features" "$out/decipher" --text-dir "$out/text" --config "$config#train.decipher"
+fi
+if run 5; then log 5 "phones and lexicon + word-LM words of the valid audio with the decipherment model"
+  $W2VU decode "$out/decipher/decipher.pt" "$out/features" "$out/decode_decipher" --text-dir "$out/text" \
+    --ref-dir "$out/corpus" --config "$config#decode" split=valid
+fi
+if run 6; then log 6 "self-training: CTC on the decipherment's labels of the train audio"
+  $W2VU self-train "$out/features" "$out/self_train" --labels "$out/decipher/train.hyp" \
+    --text-dir "$out/text" --ref-dir "$out/corpus" --config "$config#self_train"
+fi
+if run 7; then log 7 "train the GAN for its comparison rows (best.pt chosen by the phone-LM metric, no labels)"
   $W2VU train-gan "$out/train" --features "$out/segments" --text "$out/text" --config "$config#train.gan" \
     trainer.seed="$seed" trainer.resume=false trainer.progress=false
 fi
-if run 5; then log 5 "label-free choice of the checkpoint (paper Eqs. 5-6)"
+if run 8; then log 8 "label-free choice of the GAN checkpoint (paper Eqs. 5-6)"
   $W2VU select "$out/train" --features "$out/segments" --text "$out/text" --out "$out/select/selected.json"
 fi
-if run 6; then log 6 "Viterbi and lexicon + word-LM decoding of the valid audio"
+if run 9; then log 9 "Viterbi and lexicon + word-LM decoding of the valid audio with the GAN"
   $W2VU decode "$out/train/best.pt" "$out/segments" "$out/decode" --text-dir "$out/text" --ref-dir "$out/corpus" \
     --config "$config#decode" split=valid
 fi
-if run 7; then log 7 "self-training: CTC on the GAN's pseudo-labels"
-  $W2VU self-train "$out/features" "$out/self_train" --checkpoint "$out/train/best.pt" \
-    --label-features "$out/segments" --text-dir "$out/text" --ref-dir "$out/corpus" --config "$config#self_train"
-fi
-if run 8; then log 8 "baselines and the results table, scored against the held-back references"
+if run 10; then log 10 "baselines and the results table, scored against the held-back references"
   $W2VU report "$out" "${report_flags[@]}"
 fi
