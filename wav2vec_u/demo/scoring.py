@@ -10,14 +10,15 @@ from typing import Any
 
 from wav2vec_u.demo.report import add_row
 from wav2vec_u.tokens import read_token_lines
-from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.metrics import error_rate, normalize_tokens, normalize_words, write_alignments
 
 
 def score(refs: list[list[str]], hyps: list[list[str]], lower: bool = False):
 
     if len(refs) != len(hyps):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
-    return error_rate([normalize_tokens(r, lower=lower) for r in refs], [normalize_tokens(h, lower=lower) for h in hyps])
+    norm = normalize_words if lower else normalize_tokens  # words: the text's normalisation, punctuation too
+    return error_rate([norm(r) for r in refs], [norm(h) for h in hyps])
 
 
 ROW_MOST_FREQUENT = "chance: most frequent phone"
