@@ -62,3 +62,32 @@ def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Pat
     row("wer", "self-trained + LM", st_dir / "decode" / "valid.words.wrd" if st_dir else None, "", no_words)
     write_alignments(decoded / "valid.per.align.txt", main, name="PER")
     return main
+
+
+def recipe_rows(results: dict[str, Any], corpus: Path, split: str, baselines: Path | None,
+                systems: list[tuple[str, Path]]) -> None:
+    """The demo's rows for a recipe's ``split``: baselines (``w2vu baselines``), then each system's
+    ``w2vu decode`` folder (Viterbi phones; lexicon + word LM phones and words when decoded)."""
+
+    refs = read_token_lines(corpus / f"{split}.phn", missing_ok=True)
+    words = read_token_lines(corpus / f"{split}.wrd", missing_ok=True)
+    if refs is None and words is None:
+        raise FileNotFoundError(f"no references {corpus / (split + '.phn')} or .wrd: nothing to score "
+                                "(`w2vu import-corpus` writes .wrd, `w2vu phonemize-refs` .phn)")
+
+    def row(table: str, system: str, hyp_file: Path | None, note: str):
+        ref = refs if table == "per" else words
+        if ref is None or hyp_file is None or not hyp_file.is_file():
+            return
+        add_row(results, table, system, score(ref, read_token_lines(hyp_file), lower=table == "wer").to_dict(), note)
+
+    if baselines is not None:
+        row("per", ROW_MOST_FREQUENT, baselines / f"{split}.most_frequent.hyp", "oracle length")
+        row("per", ROW_KMEANS, baselines / f"{split}.kmeans_rank.hyp", "no labels")
+    for name, decoded in systems:
+        row("per", f"{name} (Viterbi)", decoded / f"{split}.viterbi.phn", "checkpoint chosen without labels")
+        row("per", f"{name} + LM (lexicon + word 4-gram)", decoded / f"{split}.words.phn",
+            "LM weights tuned without labels")
+        row("wer", f"{name} + LM (lexicon + word 4-gram)", decoded / f"{split}.words.wrd", "")
+    if baselines is not None:
+        row("per", ROW_SUPERVISED, baselines / f"{split}.supervised.hyp", "uses labels: an upper bound, not a result")
