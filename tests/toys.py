@@ -234,7 +234,7 @@ TIMIT_WORDS = {
 }
 
 
-def _speech(text: str, rng: np.random.Generator, spoken: bool) -> tuple[np.ndarray, int]:
+def _speech(text: str, rng: np.random.Generator, spoken: bool, voice: str = "en-us") -> tuple[np.ndarray, int]:
     import subprocess
     import tempfile
 
@@ -244,7 +244,8 @@ def _speech(text: str, rng: np.random.Generator, spoken: bool) -> tuple[np.ndarr
         return (0.05 * rng.standard_normal(800)).astype(np.float32), 16000
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "s.wav"
-        subprocess.run(["espeak-ng", "-s", str(int(rng.integers(140, 190))), "-w", str(raw), text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(int(rng.integers(140, 190))), "-w", str(raw), text],
+                       check=True)
         out = Path(tmp) / "s16.wav"
         subprocess.run(["sox", "-V1", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)], check=True)
         wav, sr = sf.read(out, dtype="float32")
@@ -343,18 +344,20 @@ def librispeech_tree(root: Path, subsets: dict[str, int], seed: int = 0, spoken:
     return subsets
 
 
-def mls_tree(root: Path, counts: dict[str, int], seed: int = 0, spoken: bool = True) -> Path:
+def mls_tree(root: Path, counts: dict[str, int], seed: int = 0, spoken: bool = True,
+             vocab: Sequence[str] | None = None, voice: str = "en-us") -> Path:
     """MLS's layout for one language: ``root/{train,dev,test}/transcripts.txt`` (``ID<TAB>text``)
-    and ``root/SPLIT/audio/SPEAKER/BOOK/SPEAKER_BOOK_NNNNNN.flac``."""
+    and ``root/SPLIT/audio/SPEAKER/BOOK/SPEAKER_BOOK_NNNNNN.flac``; sentences of 2-4 words of
+    ``vocab`` spoken by the espeak-ng ``voice``."""
     rng = np.random.default_rng(seed)
-    vocab = sorted(TIMIT_WORDS)
+    vocab = sorted(vocab or TIMIT_WORDS)
     for s_i, (split, n) in enumerate(counts.items()):
         lines = []
         for u in range(n):
             spk, book = str(10 + s_i * 5 + u % 2), str(300 + s_i)
             uid = f"{spk}_{book}_{u:06d}"
             words = list(rng.choice(vocab, size=int(rng.integers(2, 5))))
-            wav, sr = _speech(" ".join(words), rng, spoken)
+            wav, sr = _speech(" ".join(words), rng, spoken, voice)
             write_audio(root / split / "audio" / spk / book / f"{uid}.flac", wav, sr, "flac")
             lines.append(f"{uid}\t{' '.join(words)}\n")
         (root / split / "transcripts.txt").write_text("".join(lines))

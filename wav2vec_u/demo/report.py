@@ -142,6 +142,8 @@ def _sections(results: dict[str, Any], table) -> list[tuple[str, str]]:
         sections.append((f"Word error rate ({split})", table(_ER_HEADER["wer"], _rows(results, "wer"))))
     if results.get("selection"):
         sections.append(("Selected checkpoint (chosen without labels)", table(["item", "value"], _selection_rows(results))))
+    if not results.get("stages"):  # a recipe's table (w2vu results): its stages ran as separate commands
+        return sections
     stage_text = table(_STAGE_HEADER, _stage_rows(results))
     total = results.get("total_seconds")
     if total is not None:
