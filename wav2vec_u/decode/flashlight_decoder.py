@@ -31,7 +31,6 @@ from typing import Sequence
 import numpy as np
 
 from wav2vec_u.decode.lexicon_decoder import LN10, DecoderConfig, LexiconDecoder, WordDecoded, load_word_lm
-from wav2vec_u.decode.viterbi import log_softmax
 from wav2vec_u.text.lm import NgramLM
 
 log = logging.getLogger(__name__)
@@ -138,16 +137,10 @@ class FlashlightLexiconDecoder(LexiconDecoder):
 
     def decode(self, logits: np.ndarray, *, spans: Sequence[tuple[int, int]] | np.ndarray | None = None,
                frame_rate: float | None = None) -> WordDecoded:
-        logits = np.asarray(logits)
-        if logits.ndim != 2 or logits.shape[1] != len(self.phones):
-            raise ValueError(f"logits must be (T, V={len(self.phones)}), got {logits.shape}")
-        T = len(logits)
+        lp = np.ascontiguousarray(self.log_probs(logits, NEVER), dtype=np.float32)
+        T = len(lp)
         if T == 0:
             return self._backtrace(None, 0, 0.0, 0.0, False, spans, frame_rate)
-        lp = log_softmax(logits).astype(np.float32)
-        if self.special:
-            lp[:, self.special] = NEVER
-        lp = np.ascontiguousarray(lp)
         results = self._decoder.decode(lp.ctypes.data, T, lp.shape[1])
         if not results:
             return self._backtrace(None, T, 0.0, 0.0, False, spans, frame_rate)

@@ -171,14 +171,20 @@ class LexiconDecoder:
         self.cfg.lm_weight, self.cfg.word_score = lm_weight, word_score
         self._smear = self._build_smear()
 
-    def decode(self, logits: np.ndarray, *, spans: Sequence[tuple[int, int]] | np.ndarray | None = None,
-               frame_rate: float | None = None) -> WordDecoded:
+    def log_probs(self, logits: np.ndarray, never: float = -math.inf) -> np.ndarray:
+        """``(T, V)`` log-posteriors of ``logits``, checked; the special symbols other than silence
+        (which no word path emits) set to ``never``."""
         logits = np.asarray(logits)
         if logits.ndim != 2 or logits.shape[1] != len(self.phones):
             raise ValueError(f"logits must be (T, V={len(self.phones)}), got {logits.shape}")
         lp = log_softmax(logits)
         if self.special:
-            lp[:, self.special] = -math.inf
+            lp[:, self.special] = never
+        return lp
+
+    def decode(self, logits: np.ndarray, *, spans: Sequence[tuple[int, int]] | np.ndarray | None = None,
+               frame_rate: float | None = None) -> WordDecoded:
+        lp = self.log_probs(logits)
         T = len(lp)
         cfg, sil, trie, smear = self.cfg, self.sil, self.trie, self._smear
         lm = self.lm
