@@ -218,9 +218,10 @@ def test_own_transcripts_reach_a_scorable_split(tmp_path, capsys):
     rng = np.random.default_rng(0)
     sentences = {"a/one": "Hello, World!", "two": "It's the cat's hat.", "b/three": "Well -- we'll see"}
     for name in sentences:
-        t = np.arange(16000 * 1) / 16000
-        write_audio(audio / f"{name}.wav", (0.2 * np.sin(2 * np.pi * 220 * t) * rng.random()).astype(np.float32),
-                    16000, "wav")
+        sr = 22050 if name == "two" else 16000  # one's own audio may be at any rate, even stereo
+        t = np.arange(sr) / sr
+        wav = (0.2 * np.sin(2 * np.pi * 220 * t) * (0.5 + rng.random())).astype(np.float32)
+        write_audio(audio / f"{name}.wav", np.stack([wav, wav], 1) if name == "two" else wav, sr, "wav")
     (audio / "notes.txt").write_text("not audio")
     trans = tmp_path / "dev.tsv"
     trans.write_text("".join(f"{k}\t{v}\n" for k, v in sentences.items()))

@@ -26,9 +26,9 @@ Layouts (the ones the corpora ship in; names are matched without regard to case)
   ``SPEAKER-CHAPTER.trans.txt`` per chapter; ``splits`` names the subsets of each split.
 - ``mls``: one language's folder, ``{train,dev,test}/transcripts.txt`` (``ID<TAB>text``) and
   ``{split}/audio/SPEAKER/BOOK/ID.flac`` (or ``.opus``); dev becomes ``valid``.
-- ``plain``: one's own labelled audio: a folder of audio files and a transcripts file of
-  ``name<TAB>text`` lines (the file's path relative to the folder, with or without its
-  extension); one split, named by ``split``.
+- ``plain``: one's own labelled audio: a folder of audio files (any sample rate and channels:
+  extraction resamples to 16 kHz mono) and a transcripts file of ``name<TAB>text`` lines (the
+  file's path relative to the folder, with or without its extension); one split, named by ``split``.
 
 Nothing is written until the whole tree has been checked. A file the layout needs that is
 missing (a ``.PHN``, a transcript line, the audio of a transcript line), audio that is not
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from wav2vec_u.audio.io import SAMPLE_RATE  # all three corpora are 16 kHz, as wav2vec 2.0 features need
 from wav2vec_u.audio.manifest import SKIPPED_TABLE, name_problem, write_manifest
 from wav2vec_u.config import non_negative
 from wav2vec_u.io import atomic_write_text, resource_path, write_json
@@ -54,7 +55,6 @@ from wav2vec_u.tokens import write_token_lines
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000  # all three corpora are 16 kHz; wav2vec 2.0 features need it
 LAYOUTS = ("timit", "librispeech", "mls", "plain")
 TIMIT_SIL = "sil"
 # The published TIMIT counts (TIMIT documentation; the wav2vec-U paper's Table 1 uses these sets)
@@ -73,7 +73,6 @@ class ImportConfig:
     splits: dict[str, list[str]] = field(default_factory=dict)
     split: str = "valid"        # plain: the split's name
     extensions: list[str] = field(default_factory=lambda: ["wav", "flac", "ogg", "mp3", "opus"])  # plain
-    any_rate: bool = False      # plain: accept any sample rate and channels (extraction resamples); else 16 kHz mono
     max_problems: int = non_negative(default=10)  # problems listed in one error
 
 
@@ -442,7 +441,7 @@ def _plain(src: Path, transcripts: Path | None, cfg: ImportConfig, problems: _Pr
             continue
         used.add(path)
         utt = Utterance(name, path, words)
-        check_audio(utt, problems, any_rate=cfg.any_rate)
+        check_audio(utt, problems, any_rate=True)  # one's own audio: any rate; extraction resamples to 16 kHz mono
         utts.append(utt)
     for f in sorted(set(audio.values()) - used):
         problems.add(f, f"has no transcript line in {transcripts} (add one, or move the file out)")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from wav2vec_u.audio.corpora import LAYOUTS, ImportConfig, corpus_outputs, read_layout, write_corpus
 from wav2vec_u.config import add_config_arguments, add_stage_arguments, add_tracking_arguments, config_from_args, to_dict
-from wav2vec_u.stage import fingerprint, is_current, run_stage
+from wav2vec_u.stage import fingerprint, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,22 @@ def run(args: argparse.Namespace) -> int:
     transcripts = args.transcripts.resolve() if args.transcripts else None
     fp = fingerprint({"layout": args.layout, "config": to_dict(cfg), "src": str(src),
                       "files": _listing(src, transcripts)})
-    if not args.force and is_current(args.outdir, fp):
+    # a new OUTDIR is made only after the whole tree passed its checks: a layout error leaves nothing
+    checked = read_layout(args.layout, src, cfg, transcripts) if not args.outdir.exists() else None
+
+    def work():
+        splits, more, skipped = checked or read_layout(args.layout, src, cfg, transcripts)
+        return write_corpus(args.outdir, src, splits, more, skipped, args.layout), corpus_outputs(splits, more)
+
+    ran, result = run_stage(args.outdir, fp, lambda r: r[1], work, force=args.force, what="import-corpus")
+    if not ran:
         print(f"import-corpus: {args.outdir} is up to date (same tree and options); --force rereads it")
         return 0
-    # the whole tree is checked before OUTDIR exists: a layout error leaves nothing behind
-    splits, more, skipped = read_layout(args.layout, src, cfg, transcripts)
-    ran, summary = run_stage(args.outdir, fp, corpus_outputs(splits, more),
-                             lambda: write_corpus(args.outdir, src, splits, more, skipped, args.layout),
-                             force=True, what="import-corpus")
+    summary = result[0]
     for split, s in summary["splits"].items():
         print(f"{split}: {s['utterances']} utterances, {s['speakers']} speakers, {s['hours']:.2f} h")
-    if skipped:
-        print(f"left out {len(skipped)} files that are not part of the layout: {args.outdir / 'skipped.tsv'}")
+    if summary["skipped"]:
+        print(f"left out {sum(summary['skipped'].values())} files that are not part of the layout: "
+              f"{args.outdir / 'skipped.tsv'}")
     print(f"import-corpus: {args.layout} -> {args.outdir}")
     return 0
