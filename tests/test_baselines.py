@@ -78,3 +78,34 @@ def test_supervised_bound_learns_and_beats_chance():
     chance = error_rate(vrefs, most_frequent_phone_hyps(vrefs, Counter({"a": 2, "b": 1}))).rate
     assert chance > 0.5
     assert per < 0.1, per
+
+
+def test_baselines_and_results_commands_on_any_split(tmp_path, capsys):
+    """`w2vu baselines` for a named split (not only the demo's valid), then `w2vu results` puts
+    them and a decoded system in the demo's table; the supervised bound beats both chance rows."""
+    from toys import make_toy, write_toy
+    from wav2vec_u.cli import main
+    from wav2vec_u.io import read_json
+
+    toy = make_toy(num_phones=8, dim=8, noise=0.3, num_train=120, num_valid=30, seed=3)
+    feats, text = tmp_path / "seg", tmp_path / "text"
+    write_toy(toy, feats, text)
+    for suffix in (".npy", ".lengths", ".phn"):  # the toy's valid split under another name
+        (feats / f"test{suffix}").write_bytes((feats / f"valid{suffix}").read_bytes())
+    out = tmp_path / "baselines"
+    assert main(["baselines", str(feats), str(feats), str(text), str(out), "--split", "test", "--supervised",
+                 "supervised_epochs=15"]) == 0
+    per = read_json(out / "test.baselines.json")["per"]
+    assert set(per) == {"most_frequent", "kmeans_rank", "supervised"}
+    assert per["supervised"]["rate"] < min(per["most_frequent"]["rate"], per["kmeans_rank"]["rate"]) - 0.2, per
+    decoded = tmp_path / "decode"
+    decoded.mkdir()
+    (decoded / "test.viterbi.phn").write_bytes((feats / "test.phn").read_bytes())  # a perfect system
+    capsys.readouterr()
+    assert main(["results", str(tmp_path / "results"), "--corpus", str(feats), "--split", "test",
+                 "--baselines", str(out), "--system", f"oracle={decoded}"]) == 0
+    printed = capsys.readouterr().out
+    assert "Phone error rate (test)" in printed and "Time and memory" not in printed
+    rows = {r["system"]: r["rate"] for r in read_json(tmp_path / "results" / "results.json")["per"]}
+    assert rows["oracle (Viterbi)"] == 0.0 and rows["chance: most frequent phone"] == per["most_frequent"]["rate"]
+    assert main(["results", str(tmp_path / "r2"), "--corpus", str(feats), "--system", "bad"]) == 2

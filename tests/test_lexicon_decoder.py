@@ -168,3 +168,16 @@ def test_lexicon_file_and_bad_inputs(tmp_path, lm):
 def test_empty_input(lm):
     out = LexiconDecoder(PHONES, LEXICON, lm).decode(np.zeros((0, len(PHONES))))
     assert out.words == [] and out.phones == []
+
+
+def test_reference_oov_rate_and_the_tuning_sample():
+    from wav2vec_u.decode.decode import oov_rate, summary_lines, tuning_sample
+
+    o = oov_rate([["the", "cat", "zebra"], ["a", "gnu"]], LEXICON)
+    assert o == {"tokens": 5, "oov": 2, "rate": 0.4}
+    res = {"split": "valid", "num_utts": 2, "model": "gan", "viterbi": {},
+           "words": {"lm_weight": 1.0, "word_score": 0.0, "backend": "python", "ref_oov": o}}
+    assert "references outside the lexicon: 40.0% of words (2/5)" in summary_lines(res)
+    assert tuning_sample(10, 0) == list(range(10)) and tuning_sample(3, 5) == [0, 1, 2]
+    pick = tuning_sample(1000, 4)
+    assert pick == [0, 333, 666, 999]  # spread over the split, not its first utterances

@@ -111,23 +111,26 @@ def test_manifest_vad_extract_chain(tmp_path):
     assert len(lengths) == 3 and x.shape[0] == sum(lengths) and not (feats / "skipped.npy").exists()
 
 
-def test_stray_tsv_is_skipped_in_a_folder_and_an_error_when_named(tmp_path, caplog, capsys):
+def test_stray_tsv_is_an_error_naming_the_file_and_line_with_nothing_written(tmp_path, capsys):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     sf.write(corpus / "u.wav", burst(), SR, subtype="PCM_16")
     write_manifest(corpus / "train.tsv", corpus, [("u.wav", len(burst()))])
     (corpus / "speakers.tsv").write_text("speaker\tgender\nf1\tf\n")          # a table with a header
     (corpus / "notes.tsv").write_text(f"{corpus}\nu.wav\t16000\nbroken line\n")  # looks like one, is not
-    with caplog.at_level(logging.WARNING, logger="wav2vec_u"):
-        assert scan_manifests(corpus) == [corpus / "train.tsv"]
-    assert "speakers.tsv" in caplog.text and "notes.tsv" in caplog.text and "line 3" in caplog.text
-
-    out = tmp_path / "feats"
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="wav2vec_u"):
-        assert main(["extract", str(corpus), str(out), "--no-progress", "--no-wandb"]) == 0
-    assert (out / "train.npy").is_file() and not (out / "notes.npy").exists() and "notes.tsv" in caplog.text
+    with pytest.raises(ValueError, match="notes.tsv, line 3"):
+        scan_manifests(corpus)
     capsys.readouterr()
+    for cmd in (["extract"], ["prepare-audio"], ["vad", *VAD[:0]]):
+        out = tmp_path / f"out_{cmd[0]}"
+        extra = VAD if cmd[0] == "vad" else ["--no-progress", "--no-wandb"]
+        assert main([*cmd, str(corpus), str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "notes.tsv, line 3" in err and "move notes.tsv out" in err, err
+        assert not out.exists(), "the error must come before any output folder is made"
+    # named splits read only those: the stray tables do not matter then
+    assert main(["extract", str(corpus), str(tmp_path / "o1"), "--splits", "train", "--no-progress",
+                 "--no-wandb"]) == 0
     for name, line in (("notes.tsv", "line 3"), ("speakers.tsv", "line 1")):
         bad_out = tmp_path / f"out_{name}"
         assert main(["extract", str(corpus / name), str(bad_out), "--no-progress", "--no-wandb"]) == 2
@@ -139,6 +142,27 @@ def test_stray_tsv_is_skipped_in_a_folder_and_an_error_when_named(tmp_path, capl
     assert main(["extract", str(corpus), str(tmp_path / "o2"), "--splits", "notes", "--no-progress",
                  "--no-wandb"]) == 2
     assert "notes.tsv, line 3" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_a_listing_beside_the_manifests_the_issue_case(tmp_path, capsys):
+    """A user's own listing (no root line) beside train/valid: fairseq took its first row as the
+    root and failed after extraction began ('audio file not found: u00000.wav<TAB>48388/...')."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(2):
+        sf.write(corpus / f"u{i:05d}.wav", burst(), SR, subtype="PCM_16")
+    write_manifest(corpus / "train.tsv", corpus, [("u00000.wav", len(burst()))])
+    write_manifest(corpus / "valid.tsv", corpus, [("u00001.wav", len(burst()))])
+    (corpus / "all_files.tsv").write_text("u00000.wav\t48388\nu00001.wav\t48388\n")
+    out = tmp_path / "prep"
+    assert main(["prepare-audio", str(corpus), str(out), "--no-progress", "--no-wandb"]) == 2
+    err = capsys.readouterr().err
+    assert "all_files.tsv, line 1" in err and not out.exists()
+    # a manifest whose files are elsewhere: the manifest, the line and the missing file are named
+    (corpus / "all_files.tsv").write_text("/elsewhere\nu00000.wav\t48388\n")
+    assert main(["prepare-audio", str(corpus), str(out), "--no-progress", "--no-wandb"]) == 2
+    err = capsys.readouterr().err
+    assert "all_files.tsv, line 2" in err and "/elsewhere/u00000.wav" in err and not out.exists()
 
 
 # ----------------------------------------------------------------------------- 3. killed segments rerun

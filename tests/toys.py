@@ -248,3 +248,149 @@ def signal_after_step(monkeypatch, step: int, sig) -> None:
         return out
 
     monkeypatch.setattr(GanTrainer, "train_step", step_then_signal)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fabricated corpus trees in the public corpora's exact layouts (TIMIT, LibriSpeech, MLS):
+# espeak-ng speech converted by sox (NIST SPHERE for TIMIT, FLAC for the others), or, with
+# ``spoken=False``, a few ms of noise written by soundfile (fast: the 6,300-file TIMIT tree).
+
+# toy words in TIMIT's 61 labels (closures before stops, as TIMIT transcribes them)
+TIMIT_WORDS = {
+    "she": "sh iy", "had": "hh ae dcl d", "your": "y axr", "dark": "dcl d aa r kcl k", "suit": "s uw tcl t",
+    "in": "ix n", "greasy": "gcl g r iy s iy", "wash": "w ao sh", "water": "w ao dx axr", "all": "ao l",
+    "year": "y ih axr", "don't": "dcl d ow n q", "ask": "ae s kcl k", "me": "m iy", "to": "tcl t ux",
+    "carry": "kcl k eh r iy", "an": "ax n", "oily": "oy l iy", "rag": "r ae gcl g", "like": "l ay kcl k",
+    "that": "dh ae tcl t",
+}
+
+
+def _speech(text: str, rng: np.random.Generator, spoken: bool, voice: str = "en-us") -> tuple[np.ndarray, int]:
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    if not spoken:
+        return (0.05 * rng.standard_normal(800)).astype(np.float32), 16000
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "s.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(int(rng.integers(140, 190))), "-w", str(raw), text],
+                       check=True)
+        out = Path(tmp) / "s16.wav"
+        subprocess.run(["sox", "-V1", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)], check=True)
+        wav, sr = sf.read(out, dtype="float32")
+    return wav, sr
+
+
+def write_audio(path: Path, wav: np.ndarray, sr: int, kind: str) -> Path:
+    """``kind``: "sph" (NIST SPHERE through sox, as TIMIT ships), "flac", "wav"."""
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "sph":
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "x.wav"
+            sf.write(src, wav, sr, subtype="PCM_16")
+            subprocess.run(["sox", "-V1", str(src), "-t", "sph", str(path)], check=True)
+    else:
+        sf.write(path, wav, sr, format=kind.upper(), subtype="PCM_16")
+    return path
+
+
+def timit_tree(root: Path, speakers: dict[str, list[tuple[str, str]]], utts: int = 3, seed: int = 0,
+               spoken: bool = True, sa: bool = True, sph: bool = True) -> dict[str, list[str]]:
+    """TIMIT's layout: ``root/{TRAIN,TEST}/DRn/SPEAKER/{SA,SI,SX}n.{WAV,PHN,WRD,TXT}``.
+
+    ``speakers``: part ("TRAIN"/"TEST") -> [(region, speaker)]; each speaker reads ``utts``
+    SI/SX sentences (numbered by speaker so prompts differ) and, with ``sa``, SA1/SA2. Returns
+    utterance ids ("SPEAKER_SX12") per part, SA left out. Without ``sph`` the audio is written by
+    soundfile, still NIST SPHERE; without ``spoken`` every file is the same 50 ms of noise and
+    there is no ``.TXT`` (which no reader needs)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    vocab = sorted(TIMIT_WORDS)
+    out: dict[str, list[str]] = {}
+    quiet = None
+    if not spoken:  # one SPHERE file's bytes, written as is for every utterance (thousands, fast)
+        import io
+
+        buf = io.BytesIO()
+        sf.write(buf, (0.05 * rng.standard_normal(800)).astype(np.float32), 16000, format="NIST", subtype="PCM_16")
+        quiet = buf.getvalue()
+    for part, spks in speakers.items():
+        out[part] = []
+        for k, (region, spk) in enumerate(spks):
+            folder = root / part / region / spk
+            names = [f"SX{10 * k + i + 1}" if i % 2 else f"SI{100 * k + i + 1}" for i in range(utts)]
+            for name in (["SA1", "SA2"] if sa else []) + names:
+                words = list(rng.choice(vocab, size=int(rng.integers(2, 5))))
+                folder.mkdir(parents=True, exist_ok=True)
+                if quiet is not None:
+                    (folder / f"{name}.WAV").write_bytes(quiet)
+                    n = 800
+                else:
+                    wav, sr = _speech(" ".join(words), rng, spoken)
+                    n = len(wav)
+                    if sph:
+                        write_audio(folder / f"{name}.WAV", wav, sr, "sph")
+                    else:
+                        sf.write(folder / f"{name}.WAV", wav, sr, format="NIST", subtype="PCM_16")
+                labels = ["h#"] + [p for w in words for p in TIMIT_WORDS[w].split()] + ["h#"]
+                step = n // len(labels)
+                (folder / f"{name}.PHN").write_text("".join(
+                    f"{i * step} {(i + 1) * step} {p}\n" for i, p in enumerate(labels)))
+                step_w = n // (len(words) + 2)
+                (folder / f"{name}.WRD").write_text("".join(
+                    f"{(i + 1) * step_w} {(i + 2) * step_w} {w}\n" for i, w in enumerate(words)))
+                if spoken:
+                    (folder / f"{name}.TXT").write_text(f"0 {n} {' '.join(words).capitalize()}.\n")
+                if not name.startswith("SA"):
+                    out[part].append(f"{spk}_{name}")
+    return out
+
+
+def librispeech_tree(root: Path, subsets: dict[str, int], seed: int = 0, spoken: bool = True) -> dict[str, int]:
+    """LibriSpeech's layout: ``root/SUBSET/SPEAKER/CHAPTER/SPEAKER-CHAPTER-NNNN.flac`` with
+    ``SPEAKER-CHAPTER.trans.txt`` (upper-case words, as LibriSpeech writes them); ``subsets``:
+    name -> utterances (two speakers, one chapter each)."""
+    rng = np.random.default_rng(seed)
+    vocab = sorted(TIMIT_WORDS)
+    for s_i, (subset, n) in enumerate(subsets.items()):
+        for spk_i in range(2):
+            spk, chap = str(100 + 10 * s_i + spk_i), str(2000 + 10 * s_i + spk_i)
+            folder = root / subset / spk / chap
+            lines = []
+            for u in range(n // 2 + (spk_i < n % 2)):
+                words = list(rng.choice(vocab, size=int(rng.integers(2, 5))))
+                uid = f"{spk}-{chap}-{u:04d}"
+                wav, sr = _speech(" ".join(words), rng, spoken)
+                write_audio(folder / f"{uid}.flac", wav, sr, "flac")
+                lines.append(f"{uid} {' '.join(words).upper()}\n")
+            (folder / f"{spk}-{chap}.trans.txt").write_text("".join(lines))
+    return subsets
+
+
+def mls_tree(root: Path, counts: dict[str, int], seed: int = 0, spoken: bool = True,
+             vocab: Sequence[str] | None = None, voice: str = "en-us") -> Path:
+    """MLS's layout for one language: ``root/{train,dev,test}/transcripts.txt`` (``ID<TAB>text``)
+    and ``root/SPLIT/audio/SPEAKER/BOOK/SPEAKER_BOOK_NNNNNN.flac``; sentences of 2-4 words of
+    ``vocab`` spoken by the espeak-ng ``voice``."""
+    rng = np.random.default_rng(seed)
+    vocab = sorted(vocab or TIMIT_WORDS)
+    for s_i, (split, n) in enumerate(counts.items()):
+        lines = []
+        for u in range(n):
+            spk, book = str(10 + s_i * 5 + u % 2), str(300 + s_i)
+            uid = f"{spk}_{book}_{u:06d}"
+            words = list(rng.choice(vocab, size=int(rng.integers(2, 5))))
+            wav, sr = _speech(" ".join(words), rng, spoken, voice)
+            write_audio(root / split / "audio" / spk / book / f"{uid}.flac", wav, sr, "flac")
+            lines.append(f"{uid}\t{' '.join(words)}\n")
+        (root / split / "transcripts.txt").write_text("".join(lines))
+        (root / split / "segments.txt").write_text("")  # MLS ships it; not part of what we read
+    return root

@@ -23,6 +23,7 @@ from wav2vec_u.lock import RunLocked
 # name -> (module, one-line help). Order is the order of a recipe.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("wav2vec_u.synth.synth_command", "synthesise a speech corpus with espeak-ng (audio, manifest, phones, words, unpaired text)"),
+    "import-corpus": ("wav2vec_u.audio.corpus_command", "read TIMIT, LibriSpeech, MLS or one's own labelled audio in its layout into scorable splits"),
     "manifest": ("wav2vec_u.audio.manifest_command", "write a fairseq manifest for a folder of audio, resampling to 16 kHz mono"),
     "vad": ("wav2vec_u.audio.vad_command", "remove non-speech from the audio of a manifest (rVAD), writing new audio and manifest"),
     "cut": ("wav2vec_u.transcribe.cut_command", "cut long recordings into voice-activity chunks: 16 kHz utterances, manifests, chunk times"),
@@ -37,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),
     "self-train": ("wav2vec_u.self_train.self_train_command", "train a CTC model on the GAN's pseudo-labels and decode with it"),
     "transcribe": ("wav2vec_u.transcribe.transcribe_command", "transcribe long recordings (files or folders): TextGrid, EAF, CTM, SRT, CSV with times and confidence"),
+    "phonemize-refs": ("wav2vec_u.text.refs_command", "reference phones {split}.phn from {split}.wrd (espeak-ng or a lexicon), for scoring PER"),
+    "baselines": ("wav2vec_u.demo.baselines_command", "the demo's chance baselines (and supervised bound) for any split of a corpus"),
+    "results": ("wav2vec_u.demo.results_command", "a recipe's results table in the demo's format: baselines and each decoded system"),
     "demo": ("wav2vec_u.demo.demo_command", "the whole chain on a synthetic corpus, offline, with baselines and plots"),
     "report": ("wav2vec_u.demo.report_command", "the demo's results table for a run folder the commands wrote (recipes)"),
 }

@@ -177,6 +177,16 @@ def normalize_tokens(tokens: Iterable[str], *, lower: bool = False,
     return out
 
 
+def normalize_words(tokens: Iterable[str], *, drop: frozenset[str] | set[str] = SPECIAL_TOKENS) -> list[str]:
+    """Words as ``w2vu prepare-text`` writes its word text: special tokens dropped, then the text
+    normalisation of the unpaired text (NFKC, lower case, punctuation removed, apostrophes and
+    inner hyphens kept; :func:`wav2vec_u.text.normalize.normalize_line`). Raw references
+    (``"Hello, world."``) and decoder output (``hello world``) so compare word for word."""
+    from wav2vec_u.text.normalize import normalize_line
+
+    return normalize_line(" ".join(t for t in tokens if t not in drop)).split()
+
+
 def format_alignment(a: UttAlignment, utt_id: str | int) -> str:
     """Three aligned rows (REF / HYP / OP), sclite-like, ``***`` marking a gap."""
     refs, hyps, ops = [], [], []
@@ -212,8 +222,9 @@ def score_files(hyp: str | Path, ref: str | Path, *, words: bool = False, align:
     if len(h_lines) != len(r_lines):
         raise ValueError(f"{hyp} has {len(h_lines)} lines but {ref} has {len(r_lines)}: "
                          "they must list the same utterances in the same order")
-    hyps = [normalize_tokens(x, lower=words) for x in h_lines]
-    refs = [normalize_tokens(x, lower=words) for x in r_lines]
+    norm = normalize_words if words else normalize_tokens
+    hyps = [norm(x) for x in h_lines]
+    refs = [norm(x) for x in r_lines]
     stats = error_rate(refs, hyps)
     name = "WER" if words else "PER"
     if align:

@@ -1,48 +1,94 @@
 #!/usr/bin/env bash
-# wav2vec-U on LibriSpeech (paper Sec. 5): wav2vec 2.0 Large LV-60 layer 14 features, text from
-# the LibriSpeech LM corpus. Needs a GPU for feature extraction and training in reasonable time.
-# Usage: recipes/librispeech/run.sh --audio /data/LibriSpeech/train-clean-100 --valid-audio /data/LibriSpeech/dev-other \
-#          --text /data/librispeech-lm-norm.txt --w2v /models/wav2vec_vox_new.pt [--out runs/librispeech] [--stage N] [--stop-stage N]
+# wav2vec-U on LibriSpeech (paper Sec. 5): the corpus in its own layout (SUBSET/SPEAKER/CHAPTER/*.flac,
+# *.trans.txt), rVAD silence removal on every split, wav2vec 2.0 Large LV-60 layer 14, text from the
+# LibriSpeech LM corpus, GAN seeds, label-free choice, Viterbi and lexicon + word 4-gram decoding
+# (weights tuned without labels on a sample, then the whole split across all cores), self-training, tables.
+# Usage: recipes/librispeech/run.sh --librispeech /data/LibriSpeech --lm-text /data/librispeech-lm-norm.txt \
+#          --w2v /models/wav2vec_vox_new.pt [--train "train-clean-100 train-clean-360 train-other-500"]
+#          [--valid dev-other] [--test test-other] [--out runs/librispeech] [--seeds "0 1 2 3 4"]
+#          [--device cuda] [--stage N] [--stop-stage N]
+#   --extractor SPEC replaces the wav2vec 2.0 features (mfcc for a CPU smoke run); --text-config, --gan-config,
+#   --gan-args, --segments-args, --st-args, --decode-args pass settings to the commands (smoke runs: tiny sizes)
 set -euo pipefail
-stage=0; stop_stage=100; out=runs/librispeech; audio=""; valid_audio=""; text=""; w2v=""; device=cuda
+stage=0; stop_stage=100; ls_dir=""; lm_text=""; w2v=""; out=runs/librispeech; seeds="0 1 2 3 4"; device=cuda
+train="train-clean-100 train-clean-360 train-other-500"; valid=dev-other; test=test-other; lang=en-us
+extractor=""; layer=14; text_config=configs/text/librispeech.yaml; gan_config=configs/gan/w2vu.yaml
+gan_args=""; seg_args=""; st_args=""; decode_args=""; vad_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2;; --stop-stage) stop_stage=$2; shift 2;; --out) out=$2; shift 2;;
-    --audio) audio=$2; shift 2;; --valid-audio) valid_audio=$2; shift 2;; --text) text=$2; shift 2;;
-    --w2v) w2v=$2; shift 2;; --device) device=$2; shift 2;;
+    --librispeech) ls_dir=$2; shift 2;; --lm-text) lm_text=$2; shift 2;; --w2v) w2v=$2; shift 2;;
+    --train) train=$2; shift 2;; --valid) valid=$2; shift 2;; --test) test=$2; shift 2;;
+    --seeds) seeds=$2; shift 2;; --device) device=$2; shift 2;; --extractor) extractor=$2; shift 2;;
+    --layer) layer=$2; shift 2;; --text-config) text_config=$2; shift 2;; --gan-config) gan_config=$2; shift 2;;
+    --gan-args) gan_args=$2; shift 2;; --segments-args) seg_args=$2; shift 2;; --st-args) st_args=$2; shift 2;;
+    --decode-args) decode_args=$2; shift 2;; --vad-args) vad_args=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
-for v in audio valid_audio text w2v; do [ -n "${!v}" ] || { echo "missing --${v//_/-}" >&2; exit 2; }; done
+[ -n "$ls_dir" ] && [ -n "$lm_text" ] || { echo "need --librispeech DIR --lm-text FILE" >&2; exit 2; }
+[ -n "$extractor" ] || { [ -n "$w2v" ] || { echo "missing --w2v (wav2vec_vox_new.pt) or --extractor" >&2; exit 2; }
+                         extractor="fairseq:$w2v"; }
+cd "$(dirname "$0")/../.."
 W2VU=${W2VU:-w2vu}
 log() { echo "[$(date '+%F %T')] stage $1: $2"; }
 run() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+list() { echo "[$(echo "$1" | sed 's/ \+/, /g')]"; }
 
-if run 0; then log 0 "manifests (16 kHz mono) for training and validation audio"
-  $W2VU manifest "$audio" "$out/manifest_train" valid_percent=0
-  $W2VU manifest "$valid_audio" "$out/manifest_valid" valid_percent=0
-  mkdir -p "$out/manifest"
-  cp "$out/manifest_train/train.tsv" "$out/manifest/train.tsv"
-  cp "$out/manifest_valid/train.tsv" "$out/manifest/valid.tsv"
+if run 0; then log 0 "LibriSpeech in its layout: train = $train, valid = $valid, test = $test"
+  $W2VU import-corpus librispeech "$ls_dir" "$out/corpus" "splits.train=$(list "$train")" \
+    "splits.valid=$(list "$valid")" "splits.test=$(list "$test")"
 fi
-if run 1; then log 1 "silence removal (rVAD), as wav2vec-U does before feature extraction"
-  $W2VU vad "$out/manifest" "$out/vad"
+if run 1; then log 1 "reference phones of valid and test (espeak-ng, as the text side)"
+  $W2VU phonemize-refs "$out/corpus" --lang "$lang" --splits valid test --force
 fi
-if run 2; then log 2 "wav2vec 2.0 Large layer 14 -> PCA 512, k-means 128, merge, mean-pool"
-  $W2VU prepare-audio "$out/vad" "$out/audio" --config configs/features/prepare_wav2vec2_large.yaml \
-    --extractor "fairseq:$w2v" --layer 14 --device "$device"
+if run 2; then log 2 "silence removal (rVAD) on every split, as wav2vec-U does; labels carried along"
+  # shellcheck disable=SC2086  # *_args are lists of key=value words
+  $W2VU vad "$out/corpus" "$out/vad" $vad_args
 fi
-if run 3; then log 3 "text: phonemise (espeak-ng), <SIL> p=0.25, phone threshold 1000, phone and word LMs"
-  $W2VU prepare-text "$text" "$out/text" --lang en-us --config configs/text/librispeech.yaml
+if run 3; then log 3 "LM text: phonemise (espeak-ng), <SIL> p=0.25, phone threshold 1000, phone and word 4-grams"
+  $W2VU prepare-text "$lm_text" "$out/text" --lang "$lang" --config "$text_config"
 fi
-if run 4; then log 4 "GAN, config w2vu (150k updates)"
-  $W2VU train-gan "$out/gan" --features "$out/audio/segments" --text "$out/text" \
-    --config configs/gan/w2vu.yaml trainer.device="$device"
+if run 4; then log 4 "frame features ($extractor, layer $layer)"
+  $W2VU extract "$out/vad" "$out/features" --config configs/features/wav2vec2_large_lv60.yaml \
+    --extractor "$extractor" --layer "$layer" --device "$device"
 fi
-if run 5; then log 5 "decode valid: Viterbi phones; words with lexicon + word 4-gram"
-  $W2VU decode "$out/gan/best.pt" "$out/audio/segments" "$out/decode" --text-dir "$out/text"
+if run 5; then log 5 "PCA 512, k-means 128, merge, mean-pool (fitted on train)"
+  # shellcheck disable=SC2086
+  $W2VU segments "$out/features" "$out/segments" --config configs/features/segments.yaml $seg_args
 fi
-if run 6; then log 6 "self-training on the GAN's pseudo-labels"
-  $W2VU self-train "$out/audio/frames" "$out/self_train" --checkpoint "$out/gan/best.pt" \
-    --label-features "$out/audio/segments" --text-dir "$out/text"
+if run 6; then log 6 "one GAN per seed ($gan_config)"
+  for s in $seeds; do
+    # shellcheck disable=SC2086
+    $W2VU train-gan "$out/gan-s$s" --features "$out/segments" --text "$out/text" --config "$gan_config" \
+      trainer.seed="$s" trainer.device="$device" $gan_args
+  done
+fi
+if run 7 || run 8 || run 9; then
+  runs=(); for s in $seeds; do runs+=("$out/gan-s$s"); done
+  chosen=$($W2VU select "${runs[@]}" --features "$out/segments" --text "$out/text" --out "$out/select.json" \
+           | sed -n 's/^chosen: //p')
+  [ -f "$chosen" ] || { echo "select chose no checkpoint (see $out/select.json)" >&2; exit 1; }
+  log 7 "label-free choice among the GAN runs (paper Eqs. 5-6): $chosen"
+fi
+if run 8; then log 8 "decode valid and test: Viterbi phones; words with lexicon + word 4-gram, weights tuned on valid without labels"
+  for split in valid test; do
+    # shellcheck disable=SC2086
+    $W2VU decode "$chosen" "$out/segments" "$out/decode" --text-dir "$out/text" split="$split" tune.split=valid \
+      tune.criterion=unsupervised workers=0 $decode_args
+  done
+fi
+if run 9; then log 9 "self-training: CTC on the chosen GAN's pseudo-labels, then its own decode of test"
+  # shellcheck disable=SC2086
+  $W2VU self-train "$out/features" "$out/self_train" --checkpoint "$chosen" --label-features "$out/segments" \
+    --text-dir "$out/text" $st_args
+  # shellcheck disable=SC2086
+  $W2VU decode "$out/self_train/ctc.pt" "$out/features" "$out/decode_st" --text-dir "$out/text" split=test \
+    tune.split=valid workers=0 $decode_args
+fi
+if run 10; then log 10 "chance baselines, then the results table of test (references read only here)"
+  $W2VU baselines "$out/segments" "$out/segments" "$out/text" "$out/baselines" --split test
+  st=(); [ -d "$out/decode_st" ] && st=(--system "self-trained=$out/decode_st")
+  $W2VU results "$out/results" --corpus "$out/segments" --split test --baselines "$out/baselines" \
+    --system "GAN=$out/decode" "${st[@]}" --select "$out/select.json"
 fi

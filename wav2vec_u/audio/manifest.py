@@ -3,11 +3,12 @@
     root, entries = read_manifest("train.tsv")        # entries: list of (rel_path, num_samples)
     write_manifest("train.tsv", root, entries)       # atomic; refuses names with tabs or newlines
     paths = manifest_paths("train.tsv")               # absolute paths, in order
-    scan_manifests("corpus/")                         # the *.tsv in a folder that ARE manifests
+    scan_manifests("corpus/")                         # the *.tsv of a folder; one that is not a manifest is an error
     output_names(["../a.flac", "b/a.ogg"])            # names for per-utterance outputs, never outside
 
-A file is a manifest by its format, not its extension: ``skipped.tsv`` and other tables sit
-beside the manifests with the same ``.tsv``. Every stage that writes one output per utterance
+A file is a manifest by its format, not its extension: ``skipped.tsv`` (written beside the
+manifests by ``w2vu manifest``, ``vad`` and ``import-corpus``) is a table; any other ``.tsv`` in a
+folder of manifests must be one, else the stage stops naming it and the line. Every stage that writes one output per utterance
 names it with :func:`output_names`, so a manifest entry such as ``/data/u.wav`` or
 ``../u.wav`` can never make a stage write onto its source (docs/synth-and-audio.md).
 """
@@ -104,22 +105,31 @@ def is_manifest(path: str | Path) -> bool:
 
 
 def require_manifest(path: str | Path) -> Path:
-    """``path`` if it is a manifest that lists audio; else an error naming the file (and the line)."""
+    """``path`` if it is a manifest that lists audio files that exist; else an error naming the
+    file and the line (a missing file: the first one, and how many are missing)."""
     path = Path(path)
     if path.name == SKIPPED_TABLE:
         raise ValueError(f"{path} is the table of skipped files written by `w2vu manifest`/`w2vu vad`, "
                          "not a manifest: give the folder or the split's own .tsv")
-    _, entries = read_manifest(path)
+    root, entries, lines = _parse(path)
     if not entries:
         raise ValueError(f"manifest {path} lists no audio files (only its root line)")
+    missing = [(n, rel) for (rel, _), n in zip(entries, lines) if not (root / rel).is_file()]
+    if missing:
+        n, rel = missing[0]
+        raise FileNotFoundError(
+            f"manifest {path}, line {n}: audio file {root / rel} not found ({len(missing)} of {len(entries)} listed "
+            f"files are missing). Paths are relative to the root on line 1 ({root}): correct it, restore the "
+            "files, or move this .tsv out of the folder if it is not a split")
     return path
 
 
 def scan_manifests(folder: str | Path) -> list[Path]:
-    """The manifests among the ``*.tsv`` of ``folder`` (sorted), recognised by their format.
+    """The ``*.tsv`` of ``folder`` (sorted), each a manifest: every one is a split.
 
-    ``skipped.tsv`` is never one; any other ``.tsv`` that is not a manifest is left out with a
-    warning naming it and why, so a stray table beside the manifests does not stop a stage."""
+    ``skipped.tsv`` is never one; any other ``.tsv`` that is not a manifest is an error naming
+    it and the line, so a stray listing beside the manifests stops the stage before it writes
+    anything instead of being silently left out or read as audio paths."""
     folder = Path(folder)
     found = []
     for p in sorted(folder.glob("*.tsv")):
@@ -127,8 +137,8 @@ def scan_manifests(folder: str | Path) -> list[Path]:
             continue
         why = manifest_problem(p)
         if why is not None:
-            log.warning("ignoring %s: not a fairseq manifest (%s)", p, why)
-            continue
+            raise ValueError(f"{why}. Every .tsv in {folder} is read as a split: move {p.name} out of the folder, "
+                             "or name the splits to use (--splits train valid)")
         found.append(p)
     return found
 

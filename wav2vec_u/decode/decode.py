@@ -19,9 +19,10 @@ from typing import Callable, Literal
 import numpy as np
 
 from wav2vec_u.config import non_negative, positive, save_config
-from wav2vec_u.decode.lexicon_decoder import DecoderConfig, LexiconDecoder, load_word_lm, tune
+from wav2vec_u.decode.flashlight_decoder import lexicon_decoder
+from wav2vec_u.decode.lexicon_decoder import DecoderConfig, decode_all, load_word_lm, tune
 from wav2vec_u.text.lexicon import read_pronunciations
-from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.metrics import error_rate, normalize_tokens, normalize_words, write_alignments
 from wav2vec_u.decode.viterbi import viterbi_decode
 from wav2vec_u.audio.features_io import load_features
 from wav2vec_u.io import atomic_write_text, read_json, sha256_file, write_json
@@ -44,7 +45,8 @@ class TuneConfig:
     criterion: Literal["unsupervised", "wer", "none"] = "unsupervised"  # none: use decoder.* as given
     lm_weights: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
     word_scores: list[float] = field(default_factory=lambda: [-1.0, 0.0, 1.0, 2.0, 3.0])
-    max_utts: int = non_negative(default=100)  # tune on the first N utterances (0 = all)
+    # tune on N utterances spread evenly over the split (every k-th: all speakers and lengths), 0 = all
+    max_utts: int = non_negative(default=100)
     split: str = ""             # tune on this split (e.g. a labelled dev set); "" = the decoded split
     min_viterbi_per: float = non_negative(default=0.0)  # floor of the Viterbi-PER factor (reference default 0)
 
@@ -58,6 +60,8 @@ class DecodeConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     device: str = "cpu"
+    # processes for word decoding and tuning (0 = one per CPU core); the result does not depend on it
+    workers: int = non_negative(default=1)
 
 
 @dataclass
@@ -211,7 +215,7 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
     ref_phn = read_token_lines(ref_dir / f"{split}.phn", len(utts), missing_ok=True)
     ref_wrd = read_token_lines(ref_dir / f"{split}.wrd", len(utts), missing_ok=True)
     ref_phn = [normalize_tokens(r) for r in ref_phn] if ref_phn is not None else None
-    ref_wrd = [normalize_tokens(r, lower=True) for r in ref_wrd] if ref_wrd is not None else None
+    ref_wrd = [normalize_words(r) for r in ref_wrd] if ref_wrd is not None else None
 
     vit = [viterbi_decode(x, model.phones, spans=s, frame_rate=frame_rate) for x, s in zip(logits, spans)]
     vit_phones = [v.tokens for v in vit]
@@ -234,7 +238,8 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
         log.warning("no word decoding: needs --text-dir with lexicon.lst and lm.words.4.bin/.arpa")
     elif cfg.words:
         lm = load_word_lm(word_lm_path)
-        decoder = LexiconDecoder(model.phones, read_pronunciations(lexicon_path), lm, dataclasses.replace(cfg.decoder))
+        lexicon = read_pronunciations(lexicon_path)
+        decoder = lexicon_decoder(model.phones, lexicon, lm, dataclasses.replace(cfg.decoder))
         tune_info = None
         if cfg.tune.criterion != "none":
             t_split = cfg.tune.split or split
@@ -248,26 +253,30 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
                 t_phn = read_token_lines(ref_dir / f"{t_split}.phn", len(t_logits), missing_ok=True)
                 t_wrd = read_token_lines(ref_dir / f"{t_split}.wrd", len(t_logits), missing_ok=True)
                 t_phn = [normalize_tokens(r) for r in t_phn] if t_phn is not None else None
-                t_wrd = [normalize_tokens(r, lower=True) for r in t_wrd] if t_wrd is not None else None
+                t_wrd = [normalize_words(r) for r in t_wrd] if t_wrd is not None else None
             if cfg.tune.criterion == "wer" and t_split == split:
                 log.warning("tuning by WER on the split being scored (%s) is optimistic: set tune.split to a dev split",
                             split)
-            n = cfg.tune.max_utts or len(t_logits)
-            tr = tune(decoder, t_logits[:n], t_vit[:n], cfg.tune.lm_weights, cfg.tune.word_scores,
-                      ref_words=t_wrd[:n] if t_wrd is not None else None,
-                      ref_phones=t_phn[:n] if t_phn is not None else None,
-                      criterion=cfg.tune.criterion, min_viterbi_per=cfg.tune.min_viterbi_per)
-            tune_info = {"criterion": tr.criterion, "split": t_split, "utterances": min(n, len(t_logits)),
-                         "table": tr.table}
+            pick = tuning_sample(len(t_logits), cfg.tune.max_utts)
+            tr = tune(decoder, [t_logits[i] for i in pick], [t_vit[i] for i in pick], cfg.tune.lm_weights,
+                      cfg.tune.word_scores,
+                      ref_words=[t_wrd[i] for i in pick] if t_wrd is not None else None,
+                      ref_phones=[t_phn[i] for i in pick] if t_phn is not None else None,
+                      criterion=cfg.tune.criterion, min_viterbi_per=cfg.tune.min_viterbi_per, workers=cfg.workers)
+            tune_info = {"criterion": tr.criterion, "split": t_split, "utterances": len(pick), "table": tr.table}
             log.info("tuned (%s on %s): lm_weight %.2f word_score %.2f", tr.criterion, t_split, tr.lm_weight,
                      tr.word_score)
-        words = [decoder.decode(x, spans=s, frame_rate=frame_rate) for x, s in zip(logits, spans)]
+        words = decode_all(decoder, logits, spans, frame_rate, workers=cfg.workers)
         write_token_lines(outdir / f"{split}.words.wrd", [w.words for w in words])
         write_token_lines(outdir / f"{split}.words.phn", [w.phones for w in words])
         wres: dict = {"lm_weight": decoder.cfg.lm_weight, "word_score": decoder.cfg.word_score, "tune": tune_info,
                       "incomplete": sum(not w.complete for w in words), "lexicon": str(lexicon_path),
-                      "word_lm": str(word_lm_path)}
+                      "word_lm": str(word_lm_path), "backend": decoder.backend}
         if ref_wrd is not None:
+            wres["ref_oov"] = oov_rate(ref_wrd, lexicon)
+            log.info("%.1f%% of the reference words (%d of %d) are not in the lexicon: the decoder cannot output "
+                     "them, so the WER is at least about that", 100 * wres["ref_oov"]["rate"], wres["ref_oov"]["oov"],
+                     wres["ref_oov"]["tokens"])
             st = error_rate(ref_wrd, [w.words for w in words])
             wres["wer"] = st.to_dict()
             write_alignments(outdir / f"{split}.words.wer.align", st, name="WER")
@@ -301,6 +310,21 @@ def decode_split(checkpoint: str | Path, feature_dir: str | Path, outdir: str | 
     return result
 
 
+def tuning_sample(n: int, max_utts: int) -> list[int]:
+    """``max_utts`` indices spread evenly over ``n`` utterances (all of them when 0 or n <= max_utts):
+    a corpus listed by speaker or chapter is sampled across all of them, not its first few."""
+    if not max_utts or n <= max_utts:
+        return list(range(n))
+    return sorted({int(i) for i in np.linspace(0, n - 1, max_utts).round()})
+
+
+def oov_rate(ref_words: list[list[str]], lexicon: dict) -> dict:
+    """The reference words the lexicon lacks: no lexicon decoder can output them, a floor on the WER."""
+    tokens = sum(len(r) for r in ref_words)
+    oov = sum(w not in lexicon for r in ref_words for w in r)
+    return {"tokens": tokens, "oov": oov, "rate": oov / tokens if tokens else 0.0}
+
+
 def _pct(d: dict | None, key: str) -> str:
     if not d or key not in d or d[key] is None or d[key].get("rate") is None:
         return "n/a"
@@ -313,6 +337,10 @@ def summary_lines(res: dict) -> str:
              + (f", weighted LM ppl {res['viterbi']['weighted_lm_ppl']:.2f}" if "weighted_lm_ppl" in res["viterbi"] else "")]
     if res["words"] is not None:
         w = res["words"]
-        lines.append(f"  lexicon + word LM (lm_weight {w['lm_weight']}, word_score {w['word_score']}): "
-                     f"WER {_pct(w, 'wer')}, PER {_pct(w, 'per')}")
+        lines.append(f"  lexicon + word LM (lm_weight {w['lm_weight']}, word_score {w['word_score']}, "
+                     f"{w.get('backend', 'python')} search): WER {_pct(w, 'wer')}, PER {_pct(w, 'per')}")
+        if w.get("ref_oov"):
+            o = w["ref_oov"]
+            lines.append(f"  references outside the lexicon: {100 * o['rate']:.1f}% of words ({o['oov']}/{o['tokens']}), "
+                         "which the WER cannot go below")
     return "\n".join(lines)

@@ -42,7 +42,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class DecoderConfig:
     word_score: float = -1.0       # added per word (negative = insertion penalty); tuned by `tune`
     sil_score: float = 0.0         # added per <SIL> run
     silence: str = SIL             # the silence token of the phone inventory
+    # the search: flashlight-text's C++ beam search when installed (auto), else ours in Python;
+    # both score words with the same LM (decode/flashlight_decoder.py, scripts/bench_decode.py)
+    backend: Literal["auto", "python", "flashlight"] = "auto"
 
 
 @dataclass
@@ -112,6 +115,8 @@ class _Trie:
 
 class LexiconDecoder:
     """Beam search of lexicon words over ``(T, V)`` phone scores; ``V == len(phones)``."""
+
+    backend = "python"
 
     def __init__(self, phones: Sequence[str], lexicon: dict[str, list[tuple[str, ...]]],
                  lm: NgramLM | str | Path | None, cfg: DecoderConfig | None = None):
@@ -166,14 +171,20 @@ class LexiconDecoder:
         self.cfg.lm_weight, self.cfg.word_score = lm_weight, word_score
         self._smear = self._build_smear()
 
-    def decode(self, logits: np.ndarray, *, spans: Sequence[tuple[int, int]] | np.ndarray | None = None,
-               frame_rate: float | None = None) -> WordDecoded:
+    def log_probs(self, logits: np.ndarray, never: float = -math.inf) -> np.ndarray:
+        """``(T, V)`` log-posteriors of ``logits``, checked; the special symbols other than silence
+        (which no word path emits) set to ``never``."""
         logits = np.asarray(logits)
         if logits.ndim != 2 or logits.shape[1] != len(self.phones):
             raise ValueError(f"logits must be (T, V={len(self.phones)}), got {logits.shape}")
         lp = log_softmax(logits)
         if self.special:
-            lp[:, self.special] = -math.inf
+            lp[:, self.special] = never
+        return lp
+
+    def decode(self, logits: np.ndarray, *, spans: Sequence[tuple[int, int]] | np.ndarray | None = None,
+               frame_rate: float | None = None) -> WordDecoded:
+        lp = self.log_probs(logits)
         T = len(lp)
         cfg, sil, trie, smear = self.cfg, self.sil, self.trie, self._smear
         lm = self.lm
@@ -285,6 +296,50 @@ class LexiconDecoder:
 
 
 # ---------------------------------------------------------------------------------------------
+# Many utterances, across processes
+
+_JOB: tuple | None = None  # (decoder, logits, spans, frame_rate) inherited by forked workers
+
+
+def _decode_range(bounds: tuple[int, int]) -> list[WordDecoded]:
+    decoder, logits, spans, frame_rate = _JOB
+    return [decoder.decode(logits[i], spans=None if spans is None else spans[i], frame_rate=frame_rate)
+            for i in range(*bounds)]
+
+
+def decode_all(decoder: LexiconDecoder, logits: Sequence[np.ndarray], spans: Sequence | None = None,
+               frame_rate: float | None = None, workers: int = 1) -> list[WordDecoded]:
+    """Every utterance's words, in order, decoded by ``workers`` processes (0 = one per CPU core).
+
+    Workers are forked, so they share the decoder, the LM and the posteriors without copying or
+    pickling them (flashlight's objects cannot be pickled); where fork does not exist the
+    utterances are decoded here, one after another. Each utterance is decoded alone, so the
+    result is the same for any number of workers."""
+    global _JOB
+    import multiprocessing as mp
+    import os
+
+    n = len(logits)
+    workers = (os.cpu_count() or 1) if workers == 0 else workers
+    workers = min(workers, n)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        _JOB = (decoder, logits, spans, frame_rate)
+        try:
+            return _decode_range((0, n))
+        finally:
+            _JOB = None
+    step = max(1, math.ceil(n / (workers * 4)))  # a few chunks per worker evens out long utterances
+    chunks = [(i, min(i + step, n)) for i in range(0, n, step)]
+    _JOB = (decoder, logits, spans, frame_rate)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_decode_range, chunks)
+    finally:
+        _JOB = None
+    return [d for part in parts for d in part]
+
+
+# ---------------------------------------------------------------------------------------------
 # Tuning LM weight and word score
 
 
@@ -323,7 +378,7 @@ class TuneResult:
 def tune(decoder: LexiconDecoder, logits: Sequence[np.ndarray], viterbi_phones: Sequence[Sequence[str]],
          lm_weights: Sequence[float], word_scores: Sequence[float], *,
          ref_words: Sequence[Sequence[str]] | None = None, ref_phones: Sequence[Sequence[str]] | None = None,
-         criterion: str = "unsupervised", min_viterbi_per: float = 0.0) -> TuneResult:
+         criterion: str = "unsupervised", min_viterbi_per: float = 0.0, workers: int = 1) -> TuneResult:
     """Grid search of (lm_weight, word_score); sets the best pair on ``decoder`` and returns it.
 
     ``criterion``: ``"unsupervised"`` (no labels; :func:`unsupervised_score`) or ``"wer"``
@@ -340,7 +395,7 @@ def tune(decoder: LexiconDecoder, logits: Sequence[np.ndarray], viterbi_phones: 
     for lw in lm_weights:
         for ws in word_scores:
             decoder.set_weights(lw, ws)
-            out = [decoder.decode(x) for x in logits]
+            out = decode_all(decoder, logits, workers=workers)
             row = {"lm_weight": lw, "word_score": ws}
             row.update({f"unsup_{k}" if k != "score" else "unsup_score": v
                         for k, v in unsupervised_score(out, viterbi_phones, decoder.lm, min_viterbi_per).items()})

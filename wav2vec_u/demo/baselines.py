@@ -203,3 +203,37 @@ def decode_supervised(model, phones: Sequence[str], x: np.ndarray, lengths: Sequ
                 prev = i
             out.append([t for t in toks if t != SIL])
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# A corpus folder's split (the file I/O of `w2vu baselines` and the demo's chance stage)
+# ---------------------------------------------------------------------------------------------
+
+def split_baselines(corpus, segments, text, split: str = "valid", *, kmeans_seed: int = 1,
+                    supervised: SupervisedConfig | None = None,
+                    generator_cfg: GeneratorConfig | None = None) -> dict[str, list[list[str]]]:
+    """Hypotheses of the baselines for ``split`` of a corpus folder: ``most_frequent`` (needs
+    ``corpus/{split}.phn`` for the oracle lengths), ``kmeans_rank`` (the segments of ``train``
+    and ``split``, the phone counts of ``text/phones.txt``) and, with ``supervised``, the
+    ``supervised`` bound trained on ``corpus/train.phn``."""
+    from pathlib import Path
+
+    from wav2vec_u.audio.features_io import load_features
+    from wav2vec_u.tokens import read_token_lines
+    from wav2vec_u.train.data import read_dictionary
+
+    corpus, segments, text = Path(corpus), Path(segments), Path(text)
+    counts = phone_counts_from_text((text / "phones.txt").read_text(encoding="utf-8").splitlines())
+    tx, tl = load_features(segments, "train", mmap=True)
+    vx, vl = load_features(segments, split, mmap=True)
+    out: dict[str, list[list[str]]] = {}
+    refs = read_token_lines(corpus / f"{split}.phn", len(vl), missing_ok=True)
+    if refs is not None:
+        out["most_frequent"] = most_frequent_phone_hyps(refs, counts)
+    out["kmeans_rank"] = kmeans_rank_hyps(np.asarray(tx), tl, np.asarray(vx), vl, counts, seed=kmeans_seed)
+    if supervised is not None:
+        train_refs = read_token_lines(corpus / "train.phn", len(tl))
+        phones = [p for p in read_dictionary(text) if p != SIL]
+        model, phones, _ = train_supervised(np.asarray(tx), tl, train_refs, supervised, generator_cfg, phones=phones)
+        out["supervised"] = decode_supervised(model, phones, np.asarray(vx), vl)
+    return out

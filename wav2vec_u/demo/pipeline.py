@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import shutil
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +42,7 @@ from wav2vec_u.demo.scoring import (NO_WORDS, ROW_DECIPHER, ROW_DECIPHER_LM, ROW
 from wav2vec_u.audio.extract import extract_split
 from wav2vec_u.audio.segments import make_segments
 from wav2vec_u.decode.decode import decode_split
-from wav2vec_u.demo.baselines import SupervisedConfig, decode_supervised, kmeans_rank_hyps, most_frequent_phone_hyps, phone_counts_from_text, train_supervised
+from wav2vec_u.demo.baselines import SupervisedConfig, decode_supervised, split_baselines, train_supervised
 from wav2vec_u.io import sha256_file
 from wav2vec_u.decipher.config import DecipherRunConfig
 from wav2vec_u.decipher.run import run_decipher
@@ -218,20 +217,11 @@ def stage_self_train(section: SelfTrainRunConfig, selected: Path, features: Path
                    text_dir=text, ref_dir=corpus)
 
 
-def phone_counts(text: Path) -> Counter:
-
-    return phone_counts_from_text((text / "phones.txt").read_text(encoding="utf-8").splitlines())
-
-
 def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: Path, outdir: Path) -> None:
 
-    refs = read_token_lines(corpus / "valid.phn")
-    counts = phone_counts(text)
-    write_token_lines(outdir / "most_frequent.hyp", most_frequent_phone_hyps(refs, counts))
-    tx, tl = load_features(segments, "train", mmap=True)
-    vx, vl = load_features(segments, "valid", mmap=True)
-    write_token_lines(outdir / "kmeans_rank.hyp", kmeans_rank_hyps(np.asarray(tx), tl, np.asarray(vx), vl, counts,
-                                                             seed=section.kmeans_seed))
+    hyps = split_baselines(corpus, segments, text, "valid", kmeans_seed=section.kmeans_seed)
+    write_token_lines(outdir / "most_frequent.hyp", hyps["most_frequent"])
+    write_token_lines(outdir / "kmeans_rank.hyp", hyps["kmeans_rank"])
     write_meta(outdir, section, section.kmeans_seed, [corpus / "valid.phn", text / "phones.txt",
                                                       segments / "train.lengths"])
 

@@ -136,11 +136,14 @@ _STAGE_HEADER = ["stage", "seconds", "status", "computed s", "peak MiB", "childr
 
 def _sections(results: dict[str, Any], table) -> list[tuple[str, str]]:
     sections = []
-    sections.append(("Phone error rate (valid)", table(_ER_HEADER["per"], _rows(results, "per"))))
+    split = results.get("info", {}).get("split", "valid")
+    sections.append((f"Phone error rate ({split})", table(_ER_HEADER["per"], _rows(results, "per"))))
     if results.get("wer"):
-        sections.append(("Word error rate (valid)", table(_ER_HEADER["wer"], _rows(results, "wer"))))
+        sections.append((f"Word error rate ({split})", table(_ER_HEADER["wer"], _rows(results, "wer"))))
     if results.get("selection"):
         sections.append(("Selected checkpoint (chosen without labels)", table(["item", "value"], _selection_rows(results))))
+    if not results.get("stages"):  # a recipe's table (w2vu results): its stages ran as separate commands
+        return sections
     stage_text = table(_STAGE_HEADER, _stage_rows(results))
     total = results.get("total_seconds")
     if total is not None:

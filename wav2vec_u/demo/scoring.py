@@ -11,14 +11,15 @@ from typing import Any
 
 from wav2vec_u.demo.report import add_row
 from wav2vec_u.tokens import read_token_lines
-from wav2vec_u.metrics import error_rate, normalize_tokens, write_alignments
+from wav2vec_u.metrics import error_rate, normalize_tokens, normalize_words, write_alignments
 
 
 def score(refs: list[list[str]], hyps: list[list[str]], lower: bool = False):
 
     if len(refs) != len(hyps):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
-    return error_rate([normalize_tokens(r, lower=lower) for r in refs], [normalize_tokens(h, lower=lower) for h in hyps])
+    norm = normalize_words if lower else normalize_tokens  # words: the text's normalisation, punctuation too
+    return error_rate([norm(r) for r in refs], [norm(h) for h in hyps])
 
 
 ROW_MOST_FREQUENT = "chance: most frequent phone"
@@ -57,15 +58,49 @@ def score_rows(results: dict[str, Any], corpus: Path, rows: list[Row], main: str
     words = read_token_lines(corpus / "valid.wrd")
     main_stats = None
     for r in rows:
-        if r.hyp is None or not r.hyp.is_file():
+        stats = _add_scored(results, refs, words, r)
+        if stats is None:
             add_row(results, r.table, r.system, None, r.missing)
-            continue
-        stats = score(refs if r.table == "per" else words, read_token_lines(r.hyp), lower=r.table == "wer")
-        add_row(results, r.table, r.system, stats.to_dict(), r.note)
-        if r.table == "per" and r.system == main:
+        elif r.table == "per" and r.system == main:
             main_stats = stats
     if main_stats is None:
         raise ValueError(f"the main system {main!r} has no scored PER row")
     if align_to is not None:
         write_alignments(align_to, main_stats, name="PER")
     return main_stats
+
+
+def _add_scored(results: dict[str, Any], refs: list[list[str]] | None, words: list[list[str]] | None, r: Row):
+    """Score ``r`` and add its row; None (nothing added) when it has no hypotheses or no references."""
+    ref = refs if r.table == "per" else words
+    if ref is None or r.hyp is None or not r.hyp.is_file():
+        return None
+    stats = score(ref, read_token_lines(r.hyp), lower=r.table == "wer")
+    add_row(results, r.table, r.system, stats.to_dict(), r.note)
+    return stats
+
+
+def recipe_rows(results: dict[str, Any], corpus: Path, split: str, baselines: Path | None,
+                systems: list[tuple[str, Path]]) -> None:
+    """The demo's rows for a recipe's ``split``: baselines (``w2vu baselines``), then each system's
+    ``w2vu decode`` folder (Viterbi phones; lexicon + word LM phones and words when decoded)."""
+
+    refs = read_token_lines(corpus / f"{split}.phn", missing_ok=True)
+    words = read_token_lines(corpus / f"{split}.wrd", missing_ok=True)
+    if refs is None and words is None:
+        raise FileNotFoundError(f"no references {corpus / (split + '.phn')} or .wrd: nothing to score "
+                                "(`w2vu import-corpus` writes .wrd, `w2vu phonemize-refs` .phn)")
+    rows: list[Row] = []
+    if baselines is not None:
+        rows += [Row("per", ROW_MOST_FREQUENT, baselines / f"{split}.most_frequent.hyp", "oracle length"),
+                 Row("per", ROW_KMEANS, baselines / f"{split}.kmeans_rank.hyp", "no labels")]
+    for name, decoded in systems:
+        rows += [Row("per", f"{name} (Viterbi)", decoded / f"{split}.viterbi.phn", "checkpoint chosen without labels"),
+                 Row("per", f"{name} + LM (lexicon + word 4-gram)", decoded / f"{split}.words.phn",
+                     "LM weights tuned without labels"),
+                 Row("wer", f"{name} + LM (lexicon + word 4-gram)", decoded / f"{split}.words.wrd")]
+    if baselines is not None:
+        rows.append(Row("per", ROW_SUPERVISED, baselines / f"{split}.supervised.hyp",
+                        "uses labels: an upper bound, not a result"))
+    for r in rows:
+        _add_scored(results, refs, words, r)

@@ -1,6 +1,7 @@
 """``w2vu train-gan``: train the wav2vec-U GAN on segment features and phonemised text.
 
     w2vu train-gan runs/gan --features seg/ --text text/ --config configs/gan/w2vu.yaml trainer.max_updates=1000
+    w2vu train-gan runs/gan --features seg/ --text text/ --config configs/gan/cpu.yaml --threads 1   # the demo's CPU settings
     torchrun --nproc_per_node 2 -m wav2vec_u.cli train-gan runs/gan --features seg/ --text text/
 
 Writes ``last.pt`` / ``best.pt`` (by the unsupervised metric), ``config.yaml``, ``metrics.jsonl``,
@@ -27,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="output dir (checkpoints, logs); resumes from its last.pt")
     parser.add_argument("--features", help="segment feature dir (sets data.features)")
     parser.add_argument("--text", help="prepare-text output dir (sets data.text)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); 1 is "
+                        "fastest for the demo's small models on a shared machine, as the demo sets it")
     add_config_arguments(parser, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     add_tracking_arguments(parser)
 
@@ -36,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from wav2vec_u.train.trainer import TrainingDiverged  # noqa: PLC0415
 
     cfg = config_from_args(GanConfig, args)
+    if args.threads is not None:
+        import torch  # noqa: PLC0415
+
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.features:
         cfg.data.features = args.features
     if args.text:
