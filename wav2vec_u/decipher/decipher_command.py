@@ -6,8 +6,8 @@
 
 Writes ``decipher.pt`` (a model ``w2vu decode``, ``self-train --checkpoint`` and ``transcribe``
 read), ``{train,valid}.hyp`` (labels: the most likely phone per segment), ``selection.json`` (every seed's label-free scores
-and the choice) and per seed its matching table's read-out (and, for the seeds refined by EM,
-its model and labels) in ``seeds/``. ``--ref-dir`` only prints and records PER
+and the members) and per seed its matching table's read-out (and, for the members, their labels
+alone) in ``seeds/``. ``--ref-dir`` only prints and records PER
 after the label-free choice; nothing reads labels. A rerun with the same inputs and options
 reuses the outputs.
 """
@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
                            force=args.force, wandb=args.wandb)
     for row in summary["seeds"]:
         per = ", ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.endswith("_per"))
-        print(f"seed {row['seed']}{' (chosen)' if row['chosen'] else ''}: matching loss {row['match_loss']:.4f}"
-              + (" (refined by EM)" if row["refined"] else "") + (f", {per}" if per else ""))
+        print(f"seed {row['seed']}: matching loss {row['match_loss']:.4f}" + (" (member)" if row["member"] else "")
+              + (f", {per}" if per else ""))
+    per = ", ".join(f"{k} {100 * v:.2f}%" for k, v in summary["model"].items() if k.endswith("_per"))
+    print(f"model: members {summary['members']}" + (f", {per}" if per else ""))
     print(f"labels: {args.outdir}/{{train,valid}}.hyp; model: {args.outdir}/decipher.pt")
     return 0

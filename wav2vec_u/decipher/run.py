@@ -1,4 +1,4 @@
-"""The decipher stage over folders: units, statistics matching, HMM EM, labels, label-free choice of seed.
+"""The decipher stage over folders: units, statistics matching, HMM EM, labels from an ensemble of seeds.
 
     summary = run_decipher("out/features", "out/decipher", DecipherRunConfig(), text_dir="out/text")
 
@@ -6,26 +6,26 @@ Phase 1, for every seed (cheap): k-means units over change-point segments of the
 (:mod:`wav2vec_u.audio.segmenters`) and a unit->phone table from matching the unpaired text's
 gap-k co-occurrence statistics (:mod:`wav2vec_u.decipher.stats_match`, batched restarts, the
 lowest loss kept). Phase 2, for the ``cfg.refine`` seeds with the lowest matching loss: the
-trigram decipherment HMM started from the table and trained by EM (:mod:`wav2vec_u.decipher.hmm`),
-and its labels (the most likely phone of every unit, runs merged). The seed chosen by the
-label-free criterion ``cfg.select`` (default: the lowest matching loss, which ranked six seeds of
-the English demo in the order of their PER) becomes ``decipher.pt`` with its ``{split}.hyp``
-labels (for ``w2vu self-train --labels``). References (``ref_dir``) are read only to print and
-record PER after every choice is made. ``w2vu decipher`` parses its arguments and calls this;
-the demo calls it too.
+trigram decipherment HMM started from the table and trained by EM (:mod:`wav2vec_u.decipher.hmm`).
+Those seeds are the members of the model (:mod:`wav2vec_u.decipher.model`): every segment's
+phone posterior is the normalised geometric mean of theirs, and the labels are the most likely
+phone per segment, runs merged. Seeds differ mostly by their k-means codebooks and no label-free
+score ranked twelve of them reliably (docs/demo-findings.md), while the ensemble beat each of its
+members; so nothing is chosen after phase 2. References (``ref_dir``) are read only to print and
+record PER after the model is made. ``w2vu decipher`` parses its arguments and calls this; the
+demo calls it too.
 
-Outputs: ``decipher.pt`` (:mod:`wav2vec_u.decipher.model`), ``{train,valid}.hyp``,
-``{train,valid}.table.hyp`` (the chosen table alone, before EM), ``selection.json`` (every seed's
-scores and the choice), ``seeds/seed-S.{split}.table.hyp`` for every seed and
-``seeds/seed-S.pt``, ``seeds/seed-S.{split}.hyp`` for the refined ones, ``decipher.yaml``,
-``meta.json``, ``decipher.log``, ``metrics.jsonl``.
+Outputs: ``decipher.pt``, ``{train,valid}.hyp`` (labels, for ``w2vu self-train --labels``),
+``{train,valid}.table.hyp`` (the lowest-loss table alone, before EM), ``selection.json`` (every
+seed's scores, the members), ``seeds/seed-S.{split}.table.hyp`` for every seed and
+``seeds/seed-S.{split}.hyp`` for the members alone, ``decipher.yaml``, ``meta.json``,
+``decipher.log``, ``metrics.jsonl``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +42,7 @@ from wav2vec_u.audio.segments import assign_clusters, fit_kmeans
 from wav2vec_u.config import save_config, to_dict
 from wav2vec_u.decipher.config import DecipherRunConfig
 from wav2vec_u.decipher.hmm import DecipherHMM, phone_inventory, train_units_to_phones
-from wav2vec_u.decipher.model import DecipherModel, save_decipher_model
+from wav2vec_u.decipher.model import DecipherModel, Member, combine_posteriors, posterior_phones, save_decipher_model
 from wav2vec_u.decipher.stats_match import match_statistics, table_emissions
 from wav2vec_u.io import read_json, sha256_file, write_json
 from wav2vec_u.metrics import error_rate, normalize_tokens
@@ -85,17 +85,20 @@ class Candidate:
 
 @dataclass
 class SeedRun:
-    """A candidate refined by EM (phase 2): the model, its labels and label-free scores."""
+    """A candidate refined by EM (phase 2): its HMM, phone posteriors per segment and scores."""
 
     candidate: Candidate
-    model: DecipherModel
-    history: list[dict[str, Any]]      # EM passes: log-likelihood per unit on the training units
-    hyps: dict[str, list[list[str]]]   # labels per split (max-posterior phones)
-    scores: dict[str, Any]             # label-free scores
+    hmm: DecipherHMM
+    history: list[dict[str, Any]]           # EM passes: log-likelihood per unit on the training units
+    posteriors: dict[str, list[np.ndarray]]  # (S_i, V) phone posteriors per utterance, per split
+    scores: dict[str, Any]                  # label-free scores
 
     @property
     def seed(self) -> int:
         return self.candidate.seed
+
+    def hyps(self, split: str) -> list[list[str]]:
+        return [self.hmm.path_phones(p.argmax(1)) for p in self.posteriors[split]]
 
 
 def segment_split(feature_dir: Path, split: str, cfg: DecipherRunConfig) -> Segmented:
@@ -140,9 +143,8 @@ def merge_runs(phones: Sequence[str]) -> list[str]:
     return [p for i, p in enumerate(phones) if (i == 0 or p != phones[i - 1]) and p != SIL]
 
 
-def refine(c: Candidate, columns: tuple[int, int], sents: list[list[str]], cfg: DecipherRunConfig,
-           lm: Any = None) -> SeedRun:
-    """Phase 2: the trigram HMM started from the candidate's table, EM, labels, label-free scores."""
+def refine(c: Candidate, sents: list[list[str]], cfg: DecipherRunConfig) -> SeedRun:
+    """Phase 2: the trigram HMM started from the candidate's table, EM, phone posteriors, scores."""
     t0 = time.time()
     em_units = c.units[cfg.train_split][:cfg.max_em_utts or None]
     history: list[dict[str, Any]] = []
@@ -152,19 +154,15 @@ def refine(c: Candidate, columns: tuple[int, int], sents: list[list[str]], cfg: 
 
     hmm = train_units_to_phones(em_units, sents, cfg.units.k, dataclasses.replace(cfg.hmm, seed=c.seed),
                                 on_iter=on_iter, init_emissions=table_emissions(c.table, c.units[cfg.train_split]))
-    # labels: the most likely phone of every unit given the whole utterance (forward-backward), runs
-    # merged; measured on the demo: 45.4% PER against Viterbi's 47.7%, and 7x faster
-    hyps = {s: [hmm.path_phones(p.argmax(1)) for p in hmm.posteriors(u)] for s, u in c.units.items()}
+    posteriors = {s: hmm.posteriors(u) for s, u in c.units.items()}
     sel_split = cfg.valid_split or cfg.train_split
     n_units = sum(len(u) for u in c.units[sel_split])
     scores: dict[str, Any] = {"train_loglik_per_unit": history[-1]["loglik_per_unit"] if history else None,
                               "loglik_per_unit": hmm.log_likelihood(c.units[sel_split]) / max(n_units, 1),
-                              "selection_split": sel_split, "em_seconds": round(time.time() - t0, 1)}
-    if lm is not None:
-        scores.update(label_free_metrics(hyps[sel_split], lm, hmm.phones))
+                              "em_seconds": round(time.time() - t0, 1)}
     log.info("seed %d: EM done, loglik/unit %.4f on %s (%.0f s)", c.seed, scores["loglik_per_unit"], sel_split,
              time.time() - t0)
-    return SeedRun(c, DecipherModel(columns, cfg.units.segmenter, c.centroids, hmm), history, hyps, scores)
+    return SeedRun(c, hmm, history, posteriors, scores)
 
 
 # Worker processes read their inputs from the parent (fork) instead of pickling them per task.
@@ -178,7 +176,7 @@ def _match_task(seed: int) -> Candidate:
 
 def _refine_task(i: int) -> SeedRun:
     s = _SHARED
-    return refine(s["candidates"][i], s["columns"], s["sents"], s["cfg"], s["lm"])
+    return refine(s["candidates"][i], s["sents"], s["cfg"])
 
 
 def _one_thread() -> None:
@@ -197,10 +195,10 @@ def _map(task, items: list, workers: int) -> list:
         return list(pool.map(task, items))
 
 
-def run_seeds(segs: dict[str, Segmented], columns: tuple[int, int], sents: list[list[str]], cfg: DecipherRunConfig,
-              lm: Any = None) -> tuple[list[Candidate], list[SeedRun]]:
+def run_seeds(segs: dict[str, Segmented], sents: list[list[str]],
+              cfg: DecipherRunConfig) -> tuple[list[Candidate], list[SeedRun]]:
     """Phase 1 for every seed, then phase 2 for the ``cfg.refine`` lowest matching losses."""
-    _SHARED.update(segs=segs, columns=columns, sents=sents, cfg=cfg, lm=lm)
+    _SHARED.update(segs=segs, sents=sents, cfg=cfg)
     try:
         candidates = sorted(_map(_match_task, list(cfg.seeds), cfg.workers), key=lambda c: c.match_loss)
         _SHARED["candidates"] = candidates
@@ -208,17 +206,6 @@ def run_seeds(segs: dict[str, Segmented], columns: tuple[int, int], sents: list[
     finally:
         _SHARED.clear()
     return candidates, runs
-
-
-def choose_seed(runs: Sequence[SeedRun], criterion: str) -> SeedRun:
-    """The label-free choice: lowest matching loss, highest log-likelihood per unit, or lowest phone-LM metric."""
-    if criterion == "match_loss":
-        return min(runs, key=lambda r: r.candidate.match_loss)
-    if criterion == "loglik":
-        return max(runs, key=lambda r: r.scores["loglik_per_unit"])
-    if any(criterion not in r.scores for r in runs):
-        raise ValueError(f"select={criterion} needs a phone LM in the text folder (w2vu prepare-text writes one)")
-    return min(runs, key=lambda r: r.scores[criterion] if math.isfinite(r.scores[criterion]) else math.inf)
 
 
 def _per(ref_dir: Path | None, split: str, hyps: list[list[str]]) -> dict | None:
@@ -271,50 +258,61 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
         log.info("%s: %d utterances -> %d change-point segments (%.0f s)", s, len(g.lengths), len(g.feats),
                  time.time() - t0)
     sents = read_phone_text(text_dir)
-    lm = load_lm(lm_path) if lm_path else None
-    candidates, runs = run_seeds(segs, columns, sents, cfg, lm)
+    candidates, runs = run_seeds(segs, sents, cfg)
     for r in runs:
         for row in r.history:
             tracker.log(row)
-    chosen = choose_seed(runs, cfg.select)
+    # the model: every refined seed a member; labels from their combined posteriors
+    model = DecipherModel(columns, cfg.units.segmenter, [Member(r.candidate.centroids, r.hmm) for r in runs])
+    hmm0 = runs[0].hmm
+    combined = {s: [combine_posteriors([r.posteriors[s][i] for r in runs]) for i in range(len(segs[s].lengths))]
+                for s in splits}
+    hyps = {s: [posterior_phones(lp, hmm0) for lp in combined[s]] for s in splits}
     refined = {r.seed: r for r in runs}
-    lineage = {"features": str(features.resolve()), "text": str(text_dir.resolve()), "inputs": input_hashes,
-               "seed": chosen.seed}
+    sel_split = cfg.valid_split or cfg.train_split
+    scores: dict[str, Any] = {"members": [r.seed for r in runs], "selection_split": sel_split}
+    if lm_path is not None:
+        scores.update(label_free_metrics(hyps[sel_split], load_lm(lm_path), hmm0.phones))
+    lineage = {"features": str(features.resolve()), "text": str(text_dir.resolve()), "inputs": input_hashes}
     (outdir / "seeds").mkdir(exist_ok=True)
     rows = []
     for c in candidates:
         r = refined.get(c.seed)
         row: dict[str, Any] = {"seed": c.seed, "match_loss": c.match_loss, "match_losses": c.match_losses,
-                               "match_seconds": c.seconds, "refined": r is not None, "chosen": r is chosen}
+                               "match_seconds": c.seconds, "member": r is not None}
         for s in splits:
             write_token_lines(outdir / "seeds" / f"seed-{c.seed}.{s}.table.hyp", c.table_hyps[s])
         if r is not None:
             row.update(r.scores)
-            save_decipher_model(outdir / "seeds" / f"seed-{c.seed}.pt", r.model, config=to_dict(cfg),
-                                lineage={**lineage, "seed": c.seed}, scores=row)
             for s in splits:
-                write_token_lines(outdir / "seeds" / f"seed-{c.seed}.{s}.hyp", r.hyps[s])
-        # references are read only now, after the choice: printed and recorded, never used
-        for s in splits:
-            for key, hyps in (("table_per", c.table_hyps[s]), ("per", r.hyps[s] if r else None)):
-                per = _per(ref_dir, s, hyps) if hyps is not None else None
-                if per is not None:
-                    row[f"{s}_{key}"] = per["rate"]
+                write_token_lines(outdir / "seeds" / f"seed-{c.seed}.{s}.hyp", r.hyps(s))
         rows.append(row)
-        tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    save_decipher_model(outdir / "decipher.pt", chosen.model, config=to_dict(cfg), lineage=lineage,
-                        scores=chosen.scores)
     for s in splits:
-        write_token_lines(outdir / f"{s}.hyp", chosen.hyps[s])
-        write_token_lines(outdir / f"{s}.table.hyp", chosen.candidate.table_hyps[s])
-    summary = {"criterion": cfg.select, "chosen_seed": chosen.seed, "seeds": rows,
+        write_token_lines(outdir / f"{s}.hyp", hyps[s])
+        write_token_lines(outdir / f"{s}.table.hyp", candidates[0].table_hyps[s])
+    save_decipher_model(outdir / "decipher.pt", model, config=to_dict(cfg), lineage=lineage, scores=scores)
+    # references are read only now, after every choice: printed and recorded, never used
+    for s in splits:
+        per = _per(ref_dir, s, hyps[s])
+        if per is not None:
+            scores[f"{s}_per"] = per["rate"]
+        for row in rows:
+            for key, name in (("table_per", f"seed-{row['seed']}.{s}.table.hyp"), ("per", f"seed-{row['seed']}.{s}.hyp")):
+                if (outdir / "seeds" / name).is_file():
+                    per = _per(ref_dir, s, read_token_lines(outdir / "seeds" / name))
+                    if per is not None:
+                        row[f"{s}_{key}"] = per["rate"]
+    for row in rows:
+        tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    summary = {"criterion": "match_loss", "members": [r.seed for r in runs], "model": scores, "seeds": rows,
                "history": [h for r in runs for h in r.history], "seconds": round(time.time() - t0, 1)}
     write_json(outdir / "selection.json", summary)
     save_config(cfg, outdir / "decipher.yaml")
     write_json(outdir / "meta.json", {"stage": "decipher", **tracker.info})
     for row in rows:
-        log.info("seed %d%s: %s", row["seed"], " (chosen)" if row["chosen"] else "",
+        log.info("seed %d%s: %s", row["seed"], " (member)" if row["member"] else "",
                  ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                           if isinstance(v, float) and k.endswith(("per", "loglik_per_unit", "match_loss",
-                                                                   "weighted_lm_ppl"))))
+                           if isinstance(v, float) and k.endswith(("per", "loglik_per_unit", "match_loss"))))
+    log.info("model (members %s): %s", summary["members"],
+             ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float)))
     return summary
