@@ -11,6 +11,14 @@ sentences and the unpaired text from a disjoint set, so the GAN must decipher, n
     toy = make_toy(seed=0)
     write_toy(toy, "feats/", "text/")      # fairseq feature layout + prepare-text layout
 
+The frame-level variant (wav2vec-U 2.0 reads frames, not segments): ``frames_per_phone > 0``
+gives each phone a duration drawn from a log-normal around that many frames (at least 2; real
+phones last 50-150 ms, 2.5-7.5 frames at 50 Hz), neighbouring phones blend over the boundary
+frame, and ``targets`` holds 2.0's auxiliary targets: 64-cluster k-means ids of a second,
+13-dim "MFCC" view of the same phones at twice the frame rate (written as ``{split}.km``)::
+
+    toy = make_toy(frames_per_phone=4.0, seed=0)   # .train.targets: one id array per utterance
+
 Decoders and self-training, without audio or lmplz::
 
     write_bigram_arpa(tmp / "lm.words.4.arpa", ["the cat sat", "a dog ran"])
@@ -40,6 +48,7 @@ class ToySplit:
     lengths: list[int]  # segments per utterance
     refs: list[list[str]]  # phones per utterance
     labels: np.ndarray  # (N,) phone id of every segment (the toy's own alignment; never given to the GAN)
+    targets: list[np.ndarray] | None = None  # frame toy: k-means ids at twice the frame rate, per utterance
 
 
 @dataclass
@@ -64,7 +73,8 @@ def _sample_sentences(rng: np.random.Generator, n: int, start: np.ndarray, trans
 
 def make_toy(num_phones: int = 20, dim: int = 32, noise: float = 0.5, num_train: int = 1000,
              num_valid: int = 200, num_text: int = 4000, min_len: int = 8, max_len: int = 20,
-             repeat_prob: float = 0.3, successors: int = 3, seed: int = 0) -> Toy:
+             repeat_prob: float = 0.3, successors: int = 3, seed: int = 0, frames_per_phone: float = 0.0,
+             target_classes: int = 64) -> Toy:
     rng = np.random.default_rng(seed)
     phones = [f"p{i:02d}" for i in range(num_phones)]
     means = rng.normal(size=(num_phones, dim)).astype(np.float32)
@@ -93,7 +103,37 @@ def make_toy(num_phones: int = 20, dim: int = 32, noise: float = 0.5, num_train:
         return ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences],
                         np.asarray(labels, dtype=np.int64))
 
-    return Toy(phones, emit(audio[:num_train]), emit(audio[num_train:]), [[phones[p] for p in s] for s in text])
+    if frames_per_phone <= 0:
+        return Toy(phones, emit(audio[:num_train]), emit(audio[num_train:]), [[phones[p] for p in s] for s in text])
+    # frame toy: its own generator, so the segment toy's random stream stays as it was
+    frng = np.random.default_rng(seed + 1)
+    view = frng.normal(size=(num_phones, 13)).astype(np.float32)  # the "MFCC" view the targets come from
+
+    def emit_frames(sentences: list[list[int]]) -> tuple[ToySplit, list[np.ndarray]]:
+        rows, lengths, labels, fine = [], [], [], []
+        for s in sentences:
+            dur = np.maximum(2, np.round(frng.lognormal(np.log(frames_per_phone), 0.35, size=len(s)))).astype(int)
+            ids = np.repeat(s, dur)
+            x = means[ids].copy()
+            ends = np.cumsum(dur)[:-1]  # first frame of each later phone blends with the phone before
+            x[ends] = 0.6 * x[ends] + 0.4 * means[ids[ends - 1]]
+            rows.append(x + noise * frng.normal(size=x.shape).astype(np.float32))
+            lengths.append(len(ids))
+            labels.extend(ids.tolist())
+            fine_ids = np.repeat(ids, 2)  # twice the frame rate
+            fine.append(view[fine_ids] + 0.7 * frng.normal(size=(len(fine_ids), 13)).astype(np.float32))
+        split = ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences],
+                         np.asarray(labels, dtype=np.int64))
+        return split, fine
+
+    train, fine_train = emit_frames(audio[:num_train])
+    valid, fine_valid = emit_frames(audio[num_train:])
+    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans  # the package's own k-means (faiss)
+
+    centroids = fit_kmeans(np.concatenate(fine_train), k=target_classes, niter=20, nredo=1, seed=seed)
+    for split, fine in ((train, fine_train), (valid, fine_valid)):
+        split.targets = [assign_clusters(f, centroids) for f in fine]
+    return Toy(phones, train, valid, [[phones[p] for p in s] for s in text])
 
 
 def write_bigram_arpa(path: str | Path, sentences: Sequence[Sequence[str] | str], discount: float = 0.5) -> Path:
@@ -148,6 +188,9 @@ def write_toy(toy: Toy, feat_dir: str | Path, text_dir: str | Path) -> None:
             np.save(tmp, split.feats)
         atomic_write_text(feat_dir / f"{name}.lengths", "".join(f"{n}\n" for n in split.lengths))
         atomic_write_text(feat_dir / f"{name}.phn", "".join(" ".join(r) + "\n" for r in split.refs))
+        if split.targets is not None:  # fairseq's 2.0 layout: {split}.km beside the features
+            atomic_write_text(feat_dir / f"{name}.km", "".join(" ".join(map(str, t.tolist())) + "\n"
+                                                               for t in split.targets))
     atomic_write_text(text_dir / "phones.txt", "".join(" ".join(s) + "\n" for s in toy.text))
     counts = Counter(p for s in toy.text for p in s)
     atomic_write_text(text_dir / "dict.phn.txt", "".join(f"{p} {counts[p]}\n" for p in toy.phones))

@@ -6,10 +6,10 @@
 MFCC: mel filterbank (HTK mel scale), log, orthonormal DCT-II, optional liftering; optional
 deltas, context stacking and per-utterance CMVN. No torchaudio or librosa; vectorised over frames.
 
-``filterbank: kaldi`` with Kaldi's other defaults (``configs/features/mfcc_kaldi.yaml``: Povey
-window, 23 filters, lifter 22, no deltas) gives Kaldi's ``compute-mfcc-feats`` definition, the
-MFCC that wav2vec-U 2.0's auxiliary targets are clustered from; ``tests/test_features.py`` holds
-it against kaldi-native-fbank (a maintained re-implementation of Kaldi's feature code).
+``kaldi_mfcc()`` (``filterbank: kaldi`` with Kaldi's other defaults: Povey window, 23 filters,
+lifter 22) is Kaldi's ``compute-mfcc-feats`` definition, the MFCC that wav2vec-U 2.0's auxiliary
+targets are clustered from; ``tests/test_features.py`` holds it against kaldi-native-fbank (a
+maintained re-implementation of Kaldi's feature code).
 """
 
 from __future__ import annotations
@@ -47,6 +47,17 @@ class SpectralConfig:
     context: int = non_negative(default=2)  # stack +-context neighbouring frames (edges repeated)
     cmvn: bool = True             # per-utterance mean and variance normalisation (before stacking)
     log_floor: float = positive(default=1e-10)  # floor before log, avoids -inf on digital silence
+
+
+def kaldi_mfcc(deltas: int = 2) -> SpectralConfig:
+    """Kaldi's MFCC definition (``compute-mfcc-feats`` defaults, as torchaudio's ``kaldi.mfcc`` and
+    kaldi-native-fbank implement it): 25 ms Povey window every 10 ms, pre-emphasis 0.97, 23 mel
+    filters straight on the mel scale from 20 Hz to Nyquist, 13 cepstra (c0 kept, no energy),
+    lifter 22; no CMVN, no stacking. ``deltas=2`` adds deltas and delta-deltas (window 2, edges
+    repeated), the 39 dims HuBERT's ``dump_mfcc_feature.py`` clusters for wav2vec-U 2.0's targets."""
+    return SpectralConfig(win_ms=25.0, hop_ms=10.0, window="povey", preemphasis=0.97, n_mels=23, fmin=20.0,
+                          fmax=None, filterbank="kaldi", n_mfcc=13, lifter=22.0, deltas=deltas, delta_window=2,
+                          context=0, cmvn=False, log_floor=float(np.finfo(np.float32).eps))
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
