@@ -25,6 +25,8 @@ Decoders and self-training, without audio or lmplz::
     lexicon = toy_lexicon(words, phones, rng)                 # word -> [(p, p, ...)]
     utts = toy_utterances(phone_seqs, means, rng)             # Gaussian frames per phone
 
+Audio for the commands that read it: ``write_audio_corpus(root, 50)`` (espeak-ng, or formant tones).
+
 Those frames are "a Gaussian per phone, 2-4 frames each, plus a fraction of the previous
 phone's mean" (a little coarticulation), which a small CTC model learns in seconds.
 """
@@ -32,6 +34,8 @@ phone's mean" (a little coarticulation), which a small CTC model learns in secon
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,8 @@ from typing import Sequence
 
 import numpy as np
 
+from wav2vec_u.audio.io import load_16k, write_wav
+from wav2vec_u.audio.manifest import write_manifest
 from wav2vec_u.io import atomic_path, atomic_write_text
 
 
@@ -260,3 +266,35 @@ def signal_after_step(monkeypatch, step: int, sig) -> None:
         return out
 
     monkeypatch.setattr(GanTrainer, "train_step", step_then_signal)
+
+
+AUDIO_WORDS = "the cat sat on a mat while seven green birds sang quietly over distant hills and rivers".split()
+
+
+def write_audio_corpus(root: Path, n: int, num_valid: int = 10) -> None:
+    """``n`` short utterances in ``root`` with ``train.tsv``/``valid.tsv`` (the last ``num_valid``)
+    and ``.wrd`` files. Speech comes from the espeak-ng command line (installed by scripts/setup.sh);
+    without it, numpy "formant" sequences (80-200 ms per "phone"), so tests still run everywhere."""
+    rng = np.random.default_rng(0)
+    entries = {"train": [], "valid": []}
+    for i in range(n):
+        split = "train" if i < n - num_valid else "valid"
+        path = root / f"utt{i:03d}.wav"
+        if shutil.which("espeak-ng"):
+            text = " ".join(rng.choice(AUDIO_WORDS, size=rng.integers(3, 7)))
+            raw = root / f"raw{i:03d}.wav"
+            subprocess.run(["espeak-ng", "-w", str(raw), "-s", str(int(rng.integers(140, 190))), text], check=True)
+            wav = load_16k(raw)
+            raw.unlink()
+        else:  # piecewise-stationary two-formant signal, 80-200 ms per "phone"
+            parts = []
+            for _ in range(rng.integers(6, 14)):
+                f1, f2 = rng.uniform(250, 900), rng.uniform(900, 2800)
+                t = np.arange(int(rng.uniform(0.08, 0.2) * 16000)) / 16000
+                parts.append(0.4 * np.sin(2 * np.pi * f1 * t) + 0.2 * np.sin(2 * np.pi * f2 * t))
+            wav = np.concatenate(parts) + 0.01 * rng.standard_normal(sum(map(len, parts)))
+        write_wav(path, wav)
+        entries[split].append((path.name, len(wav)))
+        (root / f"{split}.wrd").open("a").write(f"utterance {i}\n")
+    for split, ents in entries.items():
+        write_manifest(root / f"{split}.tsv", root, ents)

@@ -37,7 +37,8 @@ from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.demo.config import LANGS, BaselineSection, DecipherSection, DemoConfig
+from wav2vec_u.demo.config import LANGS, BaselineSection, DecipherSection, DemoConfig, gan2_configs
+from wav2vec_u.audio.prepare import prepare_audio
 from wav2vec_u.demo.scoring import ROW_KMEANS, ROW_MOST_FREQUENT, ROW_SUPERVISED, score_rows
 from wav2vec_u.audio.extract import extract_split
 from wav2vec_u.audio.segments import make_segments
@@ -303,22 +304,39 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                      lambda d: stage_segments(cfg.segments, features, d)).dir
 
     gan = cfg.train.gan
+    # what the GAN reads: 1.0 segments and text; 2.0 (train.method=gan2) frames with targets, text2
+    inputs, gan_text, up = segments, text, ["segments", "text"]
+    if cfg.train.method == "gan2":
+        inputs, gan_text, gan = run_gan2_inputs(cfg, r, corpus)
+        up = ["frames2", "text2"]
     run_dirs = []
     for seed in cfg.train.seeds:
         name = f"train-{seed}" if len(cfg.train.seeds) > 1 else "train"
-        st = r.run(name, {"method": cfg.train.method, "seed": seed, "gan": to_dict(gan)}, ["segments", "text"],
-                   ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, segments, text, d))
+        st = r.run(name, {"method": cfg.train.method, "seed": seed, "gan": to_dict(gan)}, up,
+                   ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, inputs, gan_text, d))
         run_dirs.append(st.dir)
     train_names = [d.name for d in run_dirs]
-    selected = r.run("select", {}, [*train_names, "text"], ["selected.json"],
-                     lambda d: stage_select(run_dirs, segments, text, d)).dir
-    r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
-                    lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d)).dir
+    selected = r.run("select", {}, [*train_names, up[1]], ["selected.json"],
+                     lambda d: stage_select(run_dirs, inputs, gan_text, d)).dir
+    r.run("decode", to_dict(cfg.decode), ["select", *up], ["valid.viterbi.phn"],
+                    lambda d: stage_decode(cfg.decode, selected, inputs, gan_text, corpus, d)).dir
     if cfg.run_self_train:
-        r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
+        r.run("self_train", to_dict(cfg.self_train), ["select", "features", *up],
               ["ctc.pt", "valid.st.phn"],
-              lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d))
+              lambda d: stage_self_train(cfg.self_train, selected, features, inputs, gan_text, corpus, d))
     return report(cfg, r, train_names, sentences)
+
+
+def run_gan2_inputs(cfg: DemoConfig, r: Runner, corpus: Path) -> tuple[Path, Path, GanConfig]:
+    """wav2vec-U 2.0's inputs as their own stages: frames + MFCC-cluster targets (``prepare-audio``
+    in 2.0 mode) and the text with 2.0's ``<SIL>`` probability; returns (frames, text, GAN config)."""
+    prep, gan, silence = gan2_configs(cfg.train.gan2)
+    frames = r.run("frames2", to_dict(prep), ["corpus"], ["frames/train.npy", "frames/valid.npy", "frames/train.km"],
+                   lambda d: prepare_audio(corpus, d, prep, ["train", "valid"], progress=False)).dir / "frames"
+    text_cfg = dataclasses.replace(cfg.text, silence=dataclasses.replace(cfg.text.silence, prob=silence))
+    text2 = r.run("text2", to_dict(text_cfg), ["corpus"], ["phones.txt", "dict.phn.txt"],
+                  lambda d: stage_text(text_cfg, corpus / "unpaired.txt", d)).dir
+    return frames, text2, gan
 
 
 def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) -> dict[str, Any]:
@@ -341,14 +359,16 @@ def report(cfg: DemoConfig, r: Runner, train_names: list[str], sentences: Path) 
         dec_dir = r.run("decipher", to_dict(cfg.decipher), ["features", "text"], ["valid.hyp"],
                         lambda d: stage_decipher(cfg.decipher, features, text, d)).dir
 
+    gan2 = cfg.train.method == "gan2"
     results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
                           train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
                           method=cfg.train.method, seeds=cfg.train.seeds,
-                          updates=gan.trainer.max_updates)
+                          updates=(gan2_configs(cfg.train.gan2)[1] if gan2 else gan).trainer.max_updates)
     # Score: the demo reads the held-back valid references only here (the decode stage also
     # scores its own outputs, but tunes its word-LM weights without them).
     with clock.stage("score"):
-        stats = score_rows(results, corpus, decoded, st_dir, chance, upper, dec_dir)
+        stats = score_rows(results, corpus, decoded, st_dir, chance, upper, dec_dir,
+                           gan_name="GAN 2.0" if gan2 else "GAN")
     sel = read_json(selected / "selected.json")
     results["selection"] = {k: v for k, v in sel.items() if k not in ("runs", "anchor", "kept", "chosen", "tolerance")}
 

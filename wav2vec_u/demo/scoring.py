@@ -30,8 +30,10 @@ ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phone
 
 
 def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Path | None, chance: Path,
-               upper: Path, decipher: Path | None = None):
-    """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot)."""
+               upper: Path, decipher: Path | None = None, gan_name: str = "GAN"):
+    """Fill the PER and WER tables; returns the stats of the main system (for the confusion plot).
+
+    ``gan_name`` names the GAN rows ("GAN 2.0" for wav2vec-U 2.0, ``train.method=gan2``)."""
 
     refs = read_token_lines(corpus / "valid.phn")
     words = read_token_lines(corpus / "valid.wrd")
@@ -47,8 +49,8 @@ def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Pat
     no_words = "not run: no lexicon/word LM from prepare-text"
     row("per", ROW_MOST_FREQUENT, chance / "most_frequent.hyp", "oracle length", "")
     row("per", ROW_KMEANS, chance / "kmeans_rank.hyp", "no labels", "")
-    main = row("per", "GAN (Viterbi)", decoded / "valid.viterbi.phn", "checkpoint chosen without labels", "")
-    row("per", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.phn", "LM weights tuned without labels",
+    main = row("per", f"{gan_name} (Viterbi)", decoded / "valid.viterbi.phn", "checkpoint chosen without labels", "")
+    row("per", f"{gan_name} + LM (lexicon + word 4-gram)", decoded / "valid.words.phn", "LM weights tuned without labels",
         no_words)
     st = st_dir / "valid.st.phn" if st_dir else None
     row("per", "self-trained (CTC on GAN labels)", st, "no labels", "not run (run_self_train=false)")
@@ -57,7 +59,7 @@ def score_rows(results: dict[str, Any], corpus: Path, decoded: Path, st_dir: Pat
     if decipher is not None:
         row("per", "decipher HMM (EM on k-means units, research option)", decipher / "valid.hyp", "no labels", "")
     row("per", ROW_SUPERVISED, upper / "supervised.hyp", "uses labels: an upper bound, not a result", "")
-    row("wer", "GAN + LM (lexicon + word 4-gram)", decoded / "valid.words.wrd", "", no_words)
+    row("wer", f"{gan_name} + LM (lexicon + word 4-gram)", decoded / "valid.words.wrd", "", no_words)
     row("wer", "self-trained + LM", st_dir / "decode" / "valid.words.wrd" if st_dir else None, "", no_words)
     write_alignments(decoded / "valid.per.align.txt", main, name="PER")
     return main

@@ -48,6 +48,16 @@ def _input_files(feat_dir: Path, text_dir: Path, cfg: GanConfig, lm_path: Path |
     return {k: p for k, p in files.items() if p.is_file()}
 
 
+def feature_kind(feat_dir: Path) -> str | None:
+    """"frames" or "segments" as the folder's meta.json says (None for folders from elsewhere): what
+    ``w2vu transcribe`` must compute from audio for this GAN (2.0 reads frames, 1.0 segments)."""
+    meta = feat_dir / "meta.json"
+    try:
+        return read_json(meta).get("kind") if meta.is_file() else None
+    except ValueError:
+        return None
+
+
 def aux_target_options(cfg: GanConfig, feat_dir: Path) -> dict:
     """How :meth:`FeatureSet.from_dir` reads 2.0's auxiliary targets, checked against the config and
     against what prepare-audio recorded (``{suffix}.json``: classes and frame-rate ratio)."""
@@ -121,7 +131,8 @@ def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int,
     files = _input_files(feat_dir, text_dir, cfg, Path(lm_path) if lm_path else None)
     inputs = {k: sha256_file(p) for k, p in files.items()}
     lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
-               "inputs": inputs, "files": {k: str(p) for k, p in files.items()}}
+               "inputs": inputs, "files": {k: str(p) for k, p in files.items()},
+               "feature_kind": feature_kind(feat_dir)}
     trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, lineage=lineage, rank=rank,
                          world_size=world)
     trainer.maybe_resume()  # before anything in outdir is rewritten: a refused resume changes nothing
