@@ -3,6 +3,11 @@
 
     .venv/bin/python scripts/bench_gan.py                 # CPU (and CUDA when present)
     .venv/bin/python scripts/bench_gan.py --sizes paper --updates 20 --threads 2
+    .venv/bin/python scripts/bench_gan.py --sizes demo demo2 toy toy2 --threads 1   # 1.0 and 2.0 side by side
+
+Sizes ending in ``2`` are wav2vec-U 2.0 (``configs/gan/w2vu2.yaml``: frames in, BatchNorm, residual
+block, stride 3, the auxiliary loss on 64 k-means targets, discriminator kernel 8); the others
+1.0 (``w2vu``, segments in).
 
 Each row runs the real training step (``GanTrainer.train_step``: batch gather from the
 in-memory sets, generator, join, discriminator, gradient penalty, Adam), alternating D and G
@@ -24,17 +29,23 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from wav2vec_u.config import apply_overrides, from_dict
+from wav2vec_u.config import apply_overrides, from_dict, load_yaml
+from wav2vec_u.io import resource_path
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import FeatureSet, TextSet
 from wav2vec_u.train.trainer import GanTrainer
 
-# name: (input dim, phones, discriminator dim, batch, segments per utterance)
+# name: (input dim, phones, discriminator dim, batch, segments (1.0) or frames (2.0) per utterance)
 SIZES = {
     "paper": (512, 41, 384, 160, 90),  # PCA 512, ~40 phones + <SIL>, D 384 wide, batch 160
     "demo": (64, 30, 128, 64, 40),  # a small synthetic-corpus run
     "toy": (32, 20, 64, 64, 20),  # the learning test's toy cipher
+    # 2.0: wav2vec 2.0 Large frames at 50 Hz, no PCA; ~10 s of speech after VAD = 500 frames
+    "paper2": (1024, 41, 384, 160, 500),
+    "demo2": (195, 30, 128, 64, 180),  # 195-dim MFCC at 50 Hz, ~3.6 s utterances (the demo corpus)
+    "toy2": (32, 20, 128, 64, 60),  # tests/test_gan_learns.py's frame toy: ~14 phones x ~4.3 frames
 }
+AUX_CLASSES = 64  # w2vu2: target_dim 64
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, n: int, reps: int) -> float:
@@ -57,17 +68,22 @@ def sync(device: torch.device) -> None:
 
 def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
     dim, V, ddim, B, T = SIZES[size]
+    v2 = size.endswith("2")
     rng = np.random.default_rng(0)
     n_utt, n_text = max(4 * B, 256), max(4 * B, 256)
     lengths = rng.integers(int(T * 0.7), int(T * 1.3) + 1, size=n_utt).tolist()
     feats = rng.normal(size=(sum(lengths), dim)).astype(np.float32)
+    targets = rng.integers(0, AUX_CLASSES, size=sum(lengths)) if v2 else None
     phones = [f"p{i}" for i in range(V - 1)] + ["<SIL>"]
-    sents = [[phones[j] for j in rng.integers(0, V, size=int(rng.integers(int(T * 0.5), T + 1)))] for _ in range(n_text)]
-    cfg = from_dict(GanConfig, apply_overrides({}, [
+    out_len = T // 3 if v2 else T  # text as long as the generator's output
+    sents = [[phones[j] for j in rng.integers(0, V, size=int(rng.integers(int(out_len * 0.5), out_len + 1)))]
+             for _ in range(n_text)]
+    base = load_yaml(resource_path("configs", "gan", "w2vu2.yaml")) if v2 else {}
+    cfg = from_dict(GanConfig, apply_overrides(base, [
         f"discriminator.dim={ddim}", f"data.batch_size={B}", f"trainer.device={device}", f"trainer.amp={str(amp).lower()}",
         "trainer.progress=false", f"trainer.static_shapes={str(device.type == 'cuda').lower()}"]))
-    return GanTrainer(cfg, "/nonexistent", FeatureSet(feats, lengths, device=device), TextSet(sents, phones, device=device),
-                      phones)
+    return GanTrainer(cfg, "/nonexistent", FeatureSet(feats, lengths, device=device, targets=targets),
+                      TextSet(sents, phones, device=device), phones)
 
 
 class FlopCounter(TorchDispatchMode):

@@ -1,61 +1,28 @@
-"""``w2vu prepare-audio`` with MFCC on 50 synthesised utterances: segment counts, meta, caching.
-
-Speech comes from the espeak-ng command line (installed by scripts/setup.sh); without it the
-test falls back to numpy "formant" sequences so it still runs everywhere.
-"""
+"""``w2vu prepare-audio`` with MFCC on 50 synthesised utterances (``toys.write_audio_corpus``):
+segment counts, meta, caching; the 2.0 mode's frames and MFCC-cluster targets."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wav2vec_u.audio.features_io import load_features, read_clusters, resolve_feature_dir
-from wav2vec_u.audio.io import load_16k, write_wav
-from wav2vec_u.audio.manifest import write_manifest
+from wav2vec_u.audio.io import load_16k
 from wav2vec_u.cli import main
 from wav2vec_u.io import read_json
 from wav2vec_u.audio.segments import apply_pca, assign_clusters, mean_pool, merge_segments
-
-WORDS = "the cat sat on a mat while seven green birds sang quietly over distant hills and rivers".split()
+from toys import write_audio_corpus
 
 # small k-means / PCA so the test stays fast; the defaults (K=128, 50 iterations, 3 restarts) are the paper's
 FAST = ["segments.kmeans.k=16", "segments.kmeans.niter=10", "segments.kmeans.nredo=1", "segments.pca.dim=32"]
 
 
-def _synthesise(root: Path, n: int) -> None:
-    rng = np.random.default_rng(0)
-    entries = {"train": [], "valid": []}
-    for i in range(n):
-        split = "train" if i < n - 10 else "valid"
-        path = root / f"utt{i:03d}.wav"
-        if shutil.which("espeak-ng"):
-            text = " ".join(rng.choice(WORDS, size=rng.integers(3, 7)))
-            raw = root / f"raw{i:03d}.wav"
-            subprocess.run(["espeak-ng", "-w", str(raw), "-s", str(int(rng.integers(140, 190))), text], check=True)
-            wav = load_16k(raw)
-            raw.unlink()
-        else:  # piecewise-stationary two-formant signal, 80-200 ms per "phone"
-            parts = []
-            for _ in range(rng.integers(6, 14)):
-                f1, f2 = rng.uniform(250, 900), rng.uniform(900, 2800)
-                t = np.arange(int(rng.uniform(0.08, 0.2) * 16000)) / 16000
-                parts.append(0.4 * np.sin(2 * np.pi * f1 * t) + 0.2 * np.sin(2 * np.pi * f2 * t))
-            wav = np.concatenate(parts) + 0.01 * rng.standard_normal(sum(map(len, parts)))
-        write_wav(path, wav)
-        entries[split].append((path.name, len(wav)))
-        (root / f"{split}.wrd").open("a").write(f"utterance {i}\n")
-    for split, ents in entries.items():
-        write_manifest(root / f"{split}.tsv", root, ents)
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
-    _synthesise(root, 50)
+    write_audio_corpus(root, 50)
     return root
 
 
@@ -140,3 +107,38 @@ def test_bad_inputs(tmp_path, corpus):
     (tmp_path / "bad" / "train.lengths").write_text("2\n2\n")
     with pytest.raises(ValueError, match="sums to 4 rows but .* has 5"):
         load_features(tmp_path / "bad", "train")
+
+
+def test_prepare_audio_2_0_mode_writes_frames_and_mfcc_cluster_targets(corpus, tmp_path, capsys):
+    """``mode: w2vu2``: 50 Hz frames, 39-dim Kaldi MFCC at 100 Hz, their k-means ids as ``{split}.km``
+    beside the frames (every 2nd id per frame), no segments; cached like the other stages."""
+    from wav2vec_u.audio.features_io import align_targets
+    from wav2vec_u.audio.spectral import kaldi_mfcc, spectral_features
+    from wav2vec_u.io import resource_path
+
+    out = tmp_path / "prep2"
+    args = ["prepare-audio", str(corpus), str(out), "--config",
+            str(resource_path("configs", "features", "prepare_w2vu2_mfcc.yaml")),
+            "targets.k=8", "targets.niter=5", "targets.nredo=1", "--no-wandb", "--no-progress"]
+    assert main(args) == 0
+    assert not (out / "segments").exists()
+    frames, lengths = load_features(out / "frames", "train")
+    mfcc, mfcc_lengths = load_features(out / "mfcc", "train")
+    assert frames.shape[1] == 195 and mfcc.shape[1] == 39 and len(lengths) == len(mfcc_lengths) == 40
+    targets = read_clusters(out / "frames" / "train.km")
+    assert [len(t) for t in targets] == mfcc_lengths and len(read_clusters(out / "frames" / "valid.km")) == 10
+    # the ids are the nearest of the saved centroids to Kaldi's MFCC (+ deltas) of each utterance
+    centroids = np.load(out / "frames" / "km.centroids.npy")
+    assert centroids.shape == (8, 39)
+    wav = load_16k(corpus / "utt000.wav")
+    np.testing.assert_allclose(mfcc[:mfcc_lengths[0]], spectral_features(wav, "mfcc", kaldi_mfcc()), atol=1e-4)
+    assert np.array_equal(np.concatenate(targets), assign_clusters(mfcc, centroids))
+    rec = read_json(out / "frames" / "km.json")
+    assert (rec["classes"], rec["target_frame_rate"], rec["feature_frame_rate"], rec["downsample"]) == (8, 100.0, 50.0, 2)
+    assert (align_targets(targets, lengths, 2) >= 0).mean() > 0.99  # every frame has its target
+    # a rerun does nothing
+    before = (out / "frames" / "train.km").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "targets up-to-date" in capsys.readouterr().out
+    assert (out / "frames" / "train.km").stat().st_mtime_ns == before

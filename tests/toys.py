@@ -11,11 +11,21 @@ sentences and the unpaired text from a disjoint set, so the GAN must decipher, n
     toy = make_toy(seed=0)
     write_toy(toy, "feats/", "text/")      # fairseq feature layout + prepare-text layout
 
+The frame-level variant (wav2vec-U 2.0 reads frames, not segments): ``frames_per_phone > 0``
+gives each phone a duration drawn from a log-normal around that many frames (at least 2; real
+phones last 50-150 ms, 2.5-7.5 frames at 50 Hz), neighbouring phones blend over the boundary
+frame, and ``targets`` holds 2.0's auxiliary targets: 64-cluster k-means ids of a second,
+13-dim "MFCC" view of the same phones at twice the frame rate (written as ``{split}.km``)::
+
+    toy = make_toy(frames_per_phone=4.0, seed=0)   # .train.targets: one id array per utterance
+
 Decoders and self-training, without audio or lmplz::
 
     write_bigram_arpa(tmp / "lm.words.4.arpa", ["the cat sat", "a dog ran"])
     lexicon = toy_lexicon(words, phones, rng)                 # word -> [(p, p, ...)]
     utts = toy_utterances(phone_seqs, means, rng)             # Gaussian frames per phone
+
+Audio for the commands that read it: ``write_audio_corpus(root, 50)`` (espeak-ng, or formant tones).
 
 Those frames are "a Gaussian per phone, 2-4 frames each, plus a fraction of the previous
 phone's mean" (a little coarticulation), which a small CTC model learns in seconds.
@@ -24,6 +34,8 @@ phone's mean" (a little coarticulation), which a small CTC model learns in secon
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +43,8 @@ from typing import Sequence
 
 import numpy as np
 
+from wav2vec_u.audio.io import load_16k, write_wav
+from wav2vec_u.audio.manifest import write_manifest
 from wav2vec_u.io import atomic_path, atomic_write_text
 
 
@@ -40,6 +54,7 @@ class ToySplit:
     lengths: list[int]  # segments per utterance
     refs: list[list[str]]  # phones per utterance
     labels: np.ndarray  # (N,) phone id of every segment (the toy's own alignment; never given to the GAN)
+    targets: list[np.ndarray] | None = None  # frame toy: k-means ids at twice the frame rate, per utterance
 
 
 @dataclass
@@ -64,7 +79,8 @@ def _sample_sentences(rng: np.random.Generator, n: int, start: np.ndarray, trans
 
 def make_toy(num_phones: int = 20, dim: int = 32, noise: float = 0.5, num_train: int = 1000,
              num_valid: int = 200, num_text: int = 4000, min_len: int = 8, max_len: int = 20,
-             repeat_prob: float = 0.3, successors: int = 3, seed: int = 0) -> Toy:
+             repeat_prob: float = 0.3, successors: int = 3, seed: int = 0, frames_per_phone: float = 0.0,
+             target_classes: int = 64) -> Toy:
     rng = np.random.default_rng(seed)
     phones = [f"p{i:02d}" for i in range(num_phones)]
     means = rng.normal(size=(num_phones, dim)).astype(np.float32)
@@ -93,7 +109,37 @@ def make_toy(num_phones: int = 20, dim: int = 32, noise: float = 0.5, num_train:
         return ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences],
                         np.asarray(labels, dtype=np.int64))
 
-    return Toy(phones, emit(audio[:num_train]), emit(audio[num_train:]), [[phones[p] for p in s] for s in text])
+    if frames_per_phone <= 0:
+        return Toy(phones, emit(audio[:num_train]), emit(audio[num_train:]), [[phones[p] for p in s] for s in text])
+    # frame toy: its own generator, so the segment toy's random stream stays as it was
+    frng = np.random.default_rng(seed + 1)
+    view = frng.normal(size=(num_phones, 13)).astype(np.float32)  # the "MFCC" view the targets come from
+
+    def emit_frames(sentences: list[list[int]]) -> tuple[ToySplit, list[np.ndarray]]:
+        rows, lengths, labels, fine = [], [], [], []
+        for s in sentences:
+            dur = np.maximum(2, np.round(frng.lognormal(np.log(frames_per_phone), 0.35, size=len(s)))).astype(int)
+            ids = np.repeat(s, dur)
+            x = means[ids].copy()
+            ends = np.cumsum(dur)[:-1]  # first frame of each later phone blends with the phone before
+            x[ends] = 0.6 * x[ends] + 0.4 * means[ids[ends - 1]]
+            rows.append(x + noise * frng.normal(size=x.shape).astype(np.float32))
+            lengths.append(len(ids))
+            labels.extend(ids.tolist())
+            fine_ids = np.repeat(ids, 2)  # twice the frame rate
+            fine.append(view[fine_ids] + 0.7 * frng.normal(size=(len(fine_ids), 13)).astype(np.float32))
+        split = ToySplit(np.concatenate(rows).astype(np.float32), lengths, [[phones[p] for p in s] for s in sentences],
+                         np.asarray(labels, dtype=np.int64))
+        return split, fine
+
+    train, fine_train = emit_frames(audio[:num_train])
+    valid, fine_valid = emit_frames(audio[num_train:])
+    from wav2vec_u.audio.segments import assign_clusters, fit_kmeans  # the package's own k-means (faiss)
+
+    centroids = fit_kmeans(np.concatenate(fine_train), k=target_classes, niter=20, nredo=1, seed=seed)
+    for split, fine in ((train, fine_train), (valid, fine_valid)):
+        split.targets = [assign_clusters(f, centroids) for f in fine]
+    return Toy(phones, train, valid, [[phones[p] for p in s] for s in text])
 
 
 def write_bigram_arpa(path: str | Path, sentences: Sequence[Sequence[str] | str], discount: float = 0.5) -> Path:
@@ -148,6 +194,9 @@ def write_toy(toy: Toy, feat_dir: str | Path, text_dir: str | Path) -> None:
             np.save(tmp, split.feats)
         atomic_write_text(feat_dir / f"{name}.lengths", "".join(f"{n}\n" for n in split.lengths))
         atomic_write_text(feat_dir / f"{name}.phn", "".join(" ".join(r) + "\n" for r in split.refs))
+        if split.targets is not None:  # fairseq's 2.0 layout: {split}.km beside the features
+            atomic_write_text(feat_dir / f"{name}.km", "".join(" ".join(map(str, t.tolist())) + "\n"
+                                                               for t in split.targets))
     atomic_write_text(text_dir / "phones.txt", "".join(" ".join(s) + "\n" for s in toy.text))
     counts = Counter(p for s in toy.text for p in s)
     atomic_write_text(text_dir / "dict.phn.txt", "".join(f"{p} {counts[p]}\n" for p in toy.phones))
@@ -394,3 +443,35 @@ def mls_tree(root: Path, counts: dict[str, int], seed: int = 0, spoken: bool = T
         (root / split / "transcripts.txt").write_text("".join(lines))
         (root / split / "segments.txt").write_text("")  # MLS ships it; not part of what we read
     return root
+
+
+AUDIO_WORDS = "the cat sat on a mat while seven green birds sang quietly over distant hills and rivers".split()
+
+
+def write_audio_corpus(root: Path, n: int, num_valid: int = 10) -> None:
+    """``n`` short utterances in ``root`` with ``train.tsv``/``valid.tsv`` (the last ``num_valid``)
+    and ``.wrd`` files. Speech comes from the espeak-ng command line (installed by scripts/setup.sh);
+    without it, numpy "formant" sequences (80-200 ms per "phone"), so tests still run everywhere."""
+    rng = np.random.default_rng(0)
+    entries = {"train": [], "valid": []}
+    for i in range(n):
+        split = "train" if i < n - num_valid else "valid"
+        path = root / f"utt{i:03d}.wav"
+        if shutil.which("espeak-ng"):
+            text = " ".join(rng.choice(AUDIO_WORDS, size=rng.integers(3, 7)))
+            raw = root / f"raw{i:03d}.wav"
+            subprocess.run(["espeak-ng", "-w", str(raw), "-s", str(int(rng.integers(140, 190))), text], check=True)
+            wav = load_16k(raw)
+            raw.unlink()
+        else:  # piecewise-stationary two-formant signal, 80-200 ms per "phone"
+            parts = []
+            for _ in range(rng.integers(6, 14)):
+                f1, f2 = rng.uniform(250, 900), rng.uniform(900, 2800)
+                t = np.arange(int(rng.uniform(0.08, 0.2) * 16000)) / 16000
+                parts.append(0.4 * np.sin(2 * np.pi * f1 * t) + 0.2 * np.sin(2 * np.pi * f2 * t))
+            wav = np.concatenate(parts) + 0.01 * rng.standard_normal(sum(map(len, parts)))
+        write_wav(path, wav)
+        entries[split].append((path.name, len(wav)))
+        (root / f"{split}.wrd").open("a").write(f"utterance {i}\n")
+    for split, ents in entries.items():
+        write_manifest(root / f"{split}.tsv", root, ents)

@@ -7,7 +7,9 @@ One split of a feature directory is three files plus a description::
     train.tsv       the manifest the rows come from (fairseq format)
     meta.json       how the features were made (extractor, model sha256, layer, config, hashes)
 
-Segment directories add ``train.cluster`` (k-means id of every frame, one utterance per line).
+Segment directories add ``train.cluster`` (k-means id of every frame, one utterance per line);
+wav2vec-U 2.0 frame directories add ``train.km`` in the same format (k-means ids of 100 Hz MFCC
+frames, the auxiliary targets; :func:`align_targets` decimates them to the feature rate).
 Label files that sit next to the manifest (``train.phn``, ``train.wrd``, ``train.ltr``) are
 copied along, as fairseq's scripts do, so later stages find them beside the features::
 
@@ -32,6 +34,8 @@ import numpy as np
 from wav2vec_u.io import atomic_path, atomic_write_text, check_installed, write_json
 
 LABEL_SUFFIXES = (".phn", ".wrd", ".ltr")
+# how many frames a target line may differ from its utterance after decimation (framing arithmetic)
+TARGET_LENGTH_SLACK = 2
 
 
 def read_lengths(path: str | Path) -> list[int]:
@@ -144,6 +148,33 @@ def read_clusters(path: str | Path) -> list[np.ndarray]:
             out.append(np.array([int(t) for t in line.split()], dtype=np.int64))
         except ValueError:
             raise ValueError(f"{path}, line {i}: expected integers separated by spaces") from None
+    return out
+
+
+def align_targets(ids: list[np.ndarray], lengths: list[int], downsample: int, source: str = "targets") -> np.ndarray:
+    """Per-utterance target ids at ``downsample`` times the feature rate -> one id per feature row.
+
+    Every ``downsample``-th id is kept (the reference: ``aux_target[:, ::target_downsample_rate]``),
+    then cut or padded with -1 to the utterance's length. An utterance whose decimated targets
+    differ from its feature length by more than ``TARGET_LENGTH_SLACK`` frames is an error: the
+    files do not belong together, or ``downsample`` is not the ratio of the two frame rates.
+    """
+    if downsample < 1:
+        raise ValueError(f"aux_downsample must be >= 1, got {downsample}")
+    if len(ids) != len(lengths):
+        raise ValueError(f"{source} has {len(ids)} lines for {len(lengths)} utterances: it does not belong to "
+                         "these features")
+    out = np.full(sum(lengths), -1, dtype=np.int64)
+    offset = 0
+    for i, (row, n) in enumerate(zip(ids, lengths)):
+        kept = np.asarray(row, dtype=np.int64)[::downsample]
+        if abs(len(kept) - n) > TARGET_LENGTH_SLACK:
+            raise ValueError(f"{source}, line {i + 1}: {len(row)} ids, every {downsample}th kept gives {len(kept)} "
+                             f"frames, but the utterance has {n} feature frames: the files do not belong together, "
+                             f"or data.aux_downsample is not (target frame rate / feature frame rate)")
+        m = min(len(kept), n)
+        out[offset:offset + m] = kept[:m]
+        offset += n
     return out
 
 

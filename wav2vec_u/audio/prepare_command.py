@@ -10,6 +10,12 @@ such as ``skipped.tsv`` are not (``wav2vec_u.audio.manifest.scan_manifests``). O
     prep/frames/    {split}.npy .lengths .tsv (+ labels), meta.json   (w2vu extract)
     prep/segments/  {split}.npy .lengths .tsv .cluster (+ labels), pca_A/pca_b/centroids.npy, meta.json
 
+wav2vec-U 2.0 (``mode: w2vu2``, ``configs/features/prepare_w2vu2.yaml``; on a CPU
+``prepare_w2vu2_mfcc.yaml``) writes no segments; it adds the auxiliary targets beside the frames::
+
+    prep/frames/    ... as above, + {split}.km (k-means ids of the MFCC frames), km.json, km.centroids.npy
+    prep/mfcc/      {split}.npy: 39-dim Kaldi MFCC + deltas at 100 Hz, the targets' source
+
 Both stages are cached: a rerun with the same options does nothing; a changed segment option
 (e.g. ``segments.kmeans.k=64``) recomputes only the segments; a changed extraction option
 recomputes both. Options: :class:`PrepareAudioConfig` (``extract.*`` and ``segments.*``).
@@ -50,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     args.overrides = short + list(args.overrides)
     cfg = config_from_args(PrepareAudioConfig, args)
     split_manifests(args.corpus, args.splits)  # a bad manifest fails here, before OUTDIR exists
-    with Tracker(args.outdir, stage="prepare-audio", config=cfg, seed=cfg.segments.seed, wandb=args.wandb) as tracker:
+    seed = cfg.targets.seed if cfg.mode == "w2vu2" else cfg.segments.seed
+    with Tracker(args.outdir, stage="prepare-audio", config=cfg, seed=seed, wandb=args.wandb) as tracker:
         result = prepare_audio(args.corpus, args.outdir, cfg, args.splits, args.progress)
-        tracker.log({"extract": result["extract"], "segments": result["segments"]})
-    print(f"prepare-audio: frames {result['extract']}, segments {result['segments']} ({args.outdir})")
+        tracker.log({k: v for k, v in result.items() if k in ("extract", "segments", "targets")})
+    rest = f"targets {result['targets']}" if "targets" in result else f"segments {result['segments']}"
+    print(f"prepare-audio: frames {result['extract']}, {rest} ({args.outdir})")
     return 0

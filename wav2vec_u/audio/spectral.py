@@ -3,8 +3,13 @@
     feats = spectral_features(wav, "mfcc", SpectralConfig())   # (T, 195): 13 MFCC + deltas, +-2 frames, CMVN
     ex = SpectralExtractor("logmel", SpectralConfig())         # the extractor interface of audio.features
 
-MFCC: HTK mel filterbank, log, orthonormal DCT-II; optional deltas, context stacking and
-per-utterance CMVN. No torchaudio or librosa; vectorised over frames.
+MFCC: mel filterbank (HTK mel scale), log, orthonormal DCT-II, optional liftering; optional
+deltas, context stacking and per-utterance CMVN. No torchaudio or librosa; vectorised over frames.
+
+``kaldi_mfcc()`` (``filterbank: kaldi`` with Kaldi's other defaults: Povey window, 23 filters,
+lifter 22) is Kaldi's ``compute-mfcc-feats`` definition, the MFCC that wav2vec-U 2.0's auxiliary
+targets are clustered from; ``tests/test_features.py`` holds it against kaldi-native-fbank (a
+maintained re-implementation of Kaldi's feature code).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ class SpectralConfig:
     n_mels: int = at_least(1, default=40)  # mel filters (40 is a common MFCC choice; log-mel often uses 80)
     fmin: float = non_negative(default=20.0)
     fmax: float | None = positive(default=None)  # None: Nyquist
+    # triangle shape: "linear" = straight in Hz between mel-spaced edges (our original, as librosa's
+    # htk=True, norm=None); "kaldi" = straight on the mel scale, as Kaldi and HTK compute it
+    filterbank: Literal["linear", "kaldi"] = "linear"
     n_mfcc: int = at_least(1, default=13)  # cepstra kept (c0..c12, HTK/Kaldi convention, c0 included)
     lifter: float = non_negative(default=0.0)  # cepstral liftering (Kaldi uses 22); 0 disables
     deltas: int = in_range(0, 2, default=2)  # 0: none, 1: +delta, 2: +delta+delta-delta
@@ -39,6 +47,17 @@ class SpectralConfig:
     context: int = non_negative(default=2)  # stack +-context neighbouring frames (edges repeated)
     cmvn: bool = True             # per-utterance mean and variance normalisation (before stacking)
     log_floor: float = positive(default=1e-10)  # floor before log, avoids -inf on digital silence
+
+
+def kaldi_mfcc(deltas: int = 2) -> SpectralConfig:
+    """Kaldi's MFCC definition (``compute-mfcc-feats`` defaults, as torchaudio's ``kaldi.mfcc`` and
+    kaldi-native-fbank implement it): 25 ms Povey window every 10 ms, pre-emphasis 0.97, 23 mel
+    filters straight on the mel scale from 20 Hz to Nyquist, 13 cepstra (c0 kept, no energy),
+    lifter 22; no CMVN, no stacking. ``deltas=2`` adds deltas and delta-deltas (window 2, edges
+    repeated), the 39 dims HuBERT's ``dump_mfcc_feature.py`` clusters for wav2vec-U 2.0's targets."""
+    return SpectralConfig(win_ms=25.0, hop_ms=10.0, window="povey", preemphasis=0.97, n_mels=23, fmin=20.0,
+                          fmax=None, filterbank="kaldi", n_mfcc=13, lifter=22.0, deltas=deltas, delta_window=2,
+                          context=0, cmvn=False, log_floor=float(np.finfo(np.float32).eps))
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
@@ -50,12 +69,21 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float, fmax: float) -> np.ndarray:
-    """(n_fft//2+1, n_mels) triangular filters, equally spaced on the HTK mel scale, peak 1."""
+def mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float, fmax: float, shape: str = "linear") -> np.ndarray:
+    """(n_fft//2+1, n_mels) triangular filters, equally spaced on the HTK mel scale, peak 1.
+
+    ``shape="linear"``: each triangle is straight in Hz between its mel-spaced edges;
+    ``shape="kaldi"``: straight on the mel scale (Kaldi's ``MelBanks``, HTK's filterbank)."""
     if not 0 <= fmin < fmax <= sr / 2:
         raise ValueError(f"mel filterbank needs 0 <= fmin < fmax <= sr/2, got fmin={fmin}, fmax={fmax}, sr={sr}")
+    if shape not in ("linear", "kaldi"):
+        raise ValueError(f"unknown filterbank shape {shape!r} (use linear or kaldi)")
     freqs = np.arange(n_fft // 2 + 1) * sr / n_fft
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    if shape == "kaldi":  # interpolate on the mel scale: the same formula with mel in place of Hz
+        freqs = hz_to_mel(freqs)
+        edges = np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2)
+    else:
+        edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None, :] - lo) / (mid - lo)
     down = (hi - freqs[None, :]) / (hi - mid)
@@ -134,7 +162,8 @@ def _log_mel_torch(torch, wav: np.ndarray, win: int, hop: int, n_fft: int, cfg: 
         frames = torch.cat([frames[:, :1] * (1 - p), frames[:, 1:] - p * frames[:, :-1]], dim=1)
     spec = torch.fft.rfft(frames * torch.from_numpy(_window(cfg.window, win)), n=n_fft)
     power = spec.real ** 2 + spec.imag ** 2
-    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, n_fft, sr, float(cfg.fmin), float(cfg.fmax or sr / 2)))
+    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, n_fft, sr, float(cfg.fmin), float(cfg.fmax or sr / 2),
+                                         cfg.filterbank))
     return torch.log(torch.clamp(power @ fb, min=cfg.log_floor)).numpy()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from wav2vec_u.audio.extract import ExtractConfig
+from wav2vec_u.audio.prepare import PrepareAudioConfig
 from wav2vec_u.audio.segments import SegmentsConfig
 from wav2vec_u.config import ConfigError, at_least, load_config, positive, renamed
 from wav2vec_u.decode.decode import DecodeConfig
@@ -42,19 +43,45 @@ class PlotSection:
     utterance: int = 0             # which valid utterance to draw over its waveform
 
 
+# wav2vec-U 2.0's shipped settings (train.method=gan2): each file is the one place of its defaults
+GAN2_PREPARE = resource_path("configs", "features", "prepare_w2vu2_mfcc.yaml")
+GAN2_GAN = resource_path("configs", "gan", "w2vu2.yaml")
+GAN2_TEXT = resource_path("configs", "text", "w2vu2.yaml")
+
+
+@dataclass
+class Gan2Section:
+    """wav2vec-U 2.0 (``train.method=gan2``): frames + MFCC-cluster targets (no segments), text with
+    ``<SIL>`` probability 0.5 and the ``w2vu2`` GAN. Its settings are the shipped files above, changed
+    by these dotted overrides (a partial YAML section would silently fall back to 1.0's defaults)."""
+
+    prepare: list[str] = field(default_factory=list)  # overrides of configs/features/prepare_w2vu2_mfcc.yaml
+    gan: list[str] = field(default_factory=list)      # overrides of configs/gan/w2vu2.yaml
+
+
+def gan2_configs(section: Gan2Section) -> tuple[PrepareAudioConfig, GanConfig, float]:
+    """(audio preparation, GAN config, <SIL> probability) of ``train.method=gan2``."""
+    silence = load_config(TextConfig, GAN2_TEXT).silence.prob
+    return (load_config(PrepareAudioConfig, GAN2_PREPARE, section.prepare),
+            load_config(GanConfig, GAN2_GAN, section.gan), silence)
+
+
 @dataclass
 class TrainSection:
     """Which unsupervised method trains the phone recogniser, and its config."""
 
     # "decipher": statistics matching + decipherment HMM (wav2vec_u.decipher, w2vu decipher);
-    # "gan": the wav2vec-U GAN (wav2vec_u.train, w2vu train-gan). The method's labels feed self-training.
-    method: Literal["decipher", "gan"] = "decipher"
-    gan_rows: bool = True          # method=decipher: also train the GAN, for its rows beside the method's
+    # "gan": the wav2vec-U 1.0 GAN on segments (wav2vec_u.train), settings in train.gan;
+    # "gan2": wav2vec-U 2.0 on frames with the auxiliary MFCC-cluster loss, settings in train.gan2.
+    # The method's labels feed self-training.
+    method: Literal["decipher", "gan", "gan2"] = "decipher"
+    gan_rows: bool = True          # method=decipher: also train the 1.0 GAN, for its rows beside the method's
     # a second GAN whose generator first learns the method's labels (CTC on segments), then trains as a GAN
     warm_start_gan: bool = False
     seeds: list[int] = field(default_factory=lambda: [1])  # GAN: one run per seed; label-free choice across runs
     gan: GanConfig = field(default_factory=GanConfig)  # data paths and seed are set by the demo
-    decipher: DecipherRunConfig = field(default_factory=DecipherRunConfig)  # its own seeds and choice
+    gan2: Gan2Section = field(default_factory=Gan2Section)
+    decipher: DecipherRunConfig = field(default_factory=DecipherRunConfig)  # its own seeds and ensemble
 
 
 @renamed(features="extract")  # was features.features.*; now the same spelling as prepare-audio's
@@ -85,4 +112,6 @@ def load_demo_config(path: str | Path | None, overrides: list[str]) -> DemoConfi
     cfg.text.lang = LANGS[cfg.lang]
     if not cfg.train.seeds:
         raise ConfigError("train.seeds: give at least one seed")
+    if cfg.train.method == "gan2":
+        gan2_configs(cfg.train.gan2)  # a bad override fails here, before any stage runs
     return cfg

@@ -36,9 +36,10 @@ from wav2vec_u.tokens import SIL, read_token_lines, write_token_lines
 from wav2vec_u.synth.corpus import SynthConfig
 from wav2vec_u.text.config import TextConfig
 from wav2vec_u.train.config import GanConfig
-from wav2vec_u.demo.config import LANGS, BaselineSection, DemoConfig
-from wav2vec_u.demo.scoring import (NO_WORDS, ROW_DECIPHER, ROW_DECIPHER_LM, ROW_GAN, ROW_GAN_LM, ROW_KMEANS,
-                                    ROW_MOST_FREQUENT, ROW_SUPERVISED, ROW_TABLE, Row, score_rows, self_train_rows)
+from wav2vec_u.demo.config import LANGS, BaselineSection, DemoConfig, gan2_configs
+from wav2vec_u.audio.prepare import prepare_audio
+from wav2vec_u.demo.scoring import (NO_WORDS, ROW_DECIPHER, ROW_DECIPHER_LM, ROW_KMEANS, ROW_MOST_FREQUENT, gan_rows,
+                                    ROW_SUPERVISED, ROW_TABLE, Row, score_rows, self_train_rows)
 from wav2vec_u.audio.extract import extract_split
 from wav2vec_u.audio.segments import make_segments
 from wav2vec_u.decode.decode import decode_split
@@ -284,7 +285,8 @@ class Layout:
     """Which stage folders a demo run has, from its config (the demo and ``w2vu report`` agree on it)."""
 
     decipher: bool               # the decipherment method ran (train.method=decipher)
-    gan: bool                    # the GAN ran (train.method=gan, or gan_rows for its comparison rows)
+    gan: bool                    # a GAN ran (train.method=gan or gan2, or gan_rows for its comparison rows)
+    gan2: bool                   # that GAN is wav2vec-U 2.0 (train.method=gan2)
     train_names: list[str]       # GAN run folders, one per seed
     self_train: bool
     warm_start: bool
@@ -292,9 +294,15 @@ class Layout:
     @classmethod
     def of(cls, cfg: DemoConfig) -> "Layout":
         decipher = cfg.train.method == "decipher"
-        gan = cfg.train.method == "gan" or cfg.train.gan_rows
+        gan = cfg.train.method in ("gan", "gan2") or cfg.train.gan_rows
         names = [f"train-{s}" if len(cfg.train.seeds) > 1 else "train" for s in cfg.train.seeds] if gan else []
-        return cls(decipher, gan, names, cfg.run_self_train, decipher and cfg.train.warm_start_gan)
+        return cls(decipher, gan, cfg.train.method == "gan2", names, cfg.run_self_train,
+                   decipher and cfg.train.warm_start_gan)
+
+
+def gan_config(cfg: DemoConfig) -> GanConfig:
+    """The GAN config the demo trains: train.gan, or 2.0's from train.gan2 (train.method=gan2)."""
+    return gan2_configs(cfg.train.gan2)[1] if cfg.train.method == "gan2" else cfg.train.gan
 
 
 def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, Any]:
@@ -327,20 +335,36 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                   lambda d: stage_self_train_labels(cfg.self_train, dec / "train.hyp", features, text, corpus, d))
     if lay.gan:
         gan = cfg.train.gan
+        # what the GAN reads: 1.0 segments and text; 2.0 (train.method=gan2) frames with targets, text2
+        inputs, gan_text, up = segments, text, ["segments", "text"]
+        if lay.gan2:
+            inputs, gan_text, gan = run_gan2_inputs(cfg, r, corpus)
+            up = ["frames2", "text2"]
         run_dirs = []
         for seed, name in zip(cfg.train.seeds, lay.train_names):
-            st = r.run(name, {"method": "gan", "seed": seed, "gan": to_dict(gan)}, ["segments", "text"],
-                       ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, segments, text, d))
+            st = r.run(name, {"method": "gan2" if lay.gan2 else "gan", "seed": seed, "gan": to_dict(gan)}, up,
+                       ["best.pt", "result.json"], lambda d, s=seed: stage_train_gan(gan, s, inputs, gan_text, d))
             run_dirs.append(st.dir)
-        selected = r.run("select", {}, [*lay.train_names, "text"], ["selected.json"],
-                         lambda d: stage_select(run_dirs, segments, text, d)).dir
-        r.run("decode", to_dict(cfg.decode), ["select", "segments", "text"], ["valid.viterbi.phn"],
-              lambda d: stage_decode(cfg.decode, selected, segments, text, corpus, d))
+        selected = r.run("select", {}, [*lay.train_names, up[1]], ["selected.json"],
+                         lambda d: stage_select(run_dirs, inputs, gan_text, d)).dir
+        r.run("decode", to_dict(cfg.decode), ["select", *up], ["valid.viterbi.phn"],
+              lambda d: stage_decode(cfg.decode, selected, inputs, gan_text, corpus, d))
         if lay.self_train and not lay.decipher:
-            r.run("self_train", to_dict(cfg.self_train), ["select", "features", "segments", "text"],
-                  ["ctc.pt", "valid.st.phn"],
-                  lambda d: stage_self_train(cfg.self_train, selected, features, segments, text, corpus, d))
+            r.run("self_train", to_dict(cfg.self_train), ["select", "features", *up], ["ctc.pt", "valid.st.phn"],
+                  lambda d: stage_self_train(cfg.self_train, selected, features, inputs, gan_text, corpus, d))
     return report(cfg, r, sentences)
+
+
+def run_gan2_inputs(cfg: DemoConfig, r: Runner, corpus: Path) -> tuple[Path, Path, GanConfig]:
+    """wav2vec-U 2.0's inputs as their own stages: frames + MFCC-cluster targets (``prepare-audio``
+    in 2.0 mode) and the text with 2.0's ``<SIL>`` probability; returns (frames, text, GAN config)."""
+    prep, gan, silence = gan2_configs(cfg.train.gan2)
+    frames = r.run("frames2", to_dict(prep), ["corpus"], ["frames/train.npy", "frames/valid.npy", "frames/train.km"],
+                   lambda d: prepare_audio(corpus, d, prep, ["train", "valid"], progress=False)).dir / "frames"
+    text_cfg = dataclasses.replace(cfg.text, silence=dataclasses.replace(cfg.text.silence, prob=silence))
+    text2 = r.run("text2", to_dict(text_cfg), ["corpus"], ["phones.txt", "dict.phn.txt"],
+                  lambda d: stage_text(text_cfg, corpus / "unpaired.txt", d)).dir
+    return frames, text2, gan
 
 
 def system_rows(cfg: DemoConfig, run_dir: Path) -> tuple[list[Row], str, Path]:
@@ -368,13 +392,14 @@ def system_rows(cfg: DemoConfig, run_dir: Path) -> tuple[list[Row], str, Path]:
         main, plot_dir = (st_row if lay.self_train else ROW_DECIPHER), dd
     if lay.gan:
         d = run_dir / "decode"
-        rows += [Row("per", ROW_GAN, d / "valid.viterbi.phn", "checkpoint chosen without labels"),
-                 Row("per", ROW_GAN_LM, d / "valid.words.phn", "LM weights tuned without labels", NO_WORDS)]
-        wer += [Row("wer", ROW_GAN_LM, d / "valid.words.wrd", "", NO_WORDS)]
+        gan_row, gan_lm_row = gan_rows("GAN 2.0" if lay.gan2 else "GAN")
+        rows += [Row("per", gan_row, d / "valid.viterbi.phn", "checkpoint chosen without labels"),
+                 Row("per", gan_lm_row, d / "valid.words.phn", "LM weights tuned without labels", NO_WORDS)]
+        wer += [Row("wer", gan_lm_row, d / "valid.words.wrd", "", NO_WORDS)]
         if not lay.decipher:
             rows += st_rows
             wer += [st_wer]
-            main, plot_dir = ROW_GAN, d
+            main, plot_dir = gan_row, d
     rows.append(Row("per", ROW_SUPERVISED, run_dir / "supervised" / "supervised.hyp",
                     "uses labels: an upper bound, not a result"))
     return rows + wer, main, plot_dir
@@ -394,7 +419,7 @@ def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
     results = new_results(lang=cfg.lang, espeak=LANGS[cfg.lang], run_dir=str(run_dir),
                           train_utts=cfg.corpus.num_train, valid_utts=cfg.corpus.num_valid,
                           method=cfg.train.method, seeds=cfg.train.decipher.seeds if lay.decipher else cfg.train.seeds,
-                          **({"gan_updates": gan.trainer.max_updates} if lay.gan else {}))
+                          **({"gan_updates": gan_config(cfg).trainer.max_updates} if lay.gan else {}))
     rows, main, plot_decode = system_rows(cfg, run_dir)
     # Score: the demo reads the held-back valid references only here (the decode stages also
     # score their own outputs, but tune their word-LM weights without them).
@@ -402,7 +427,7 @@ def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
         stats = score_rows(results, corpus, rows, main, align_to=run_dir / "valid.per.align.txt")
     if lay.decipher:
         sel = read_json(run_dir / "decipher" / "selection.json")
-        results["selection"] = {"decipher criterion": sel["criterion"], "decipher seed": sel["chosen_seed"]}
+        results["selection"] = {"decipher criterion": sel["criterion"], "decipher members": sel["members"]}
     if lay.gan:
         sel = read_json(run_dir / "select" / "selected.json")
         results["selection"].update({f"GAN {k}": v for k, v in sel.items()

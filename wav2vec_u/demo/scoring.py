@@ -28,10 +28,16 @@ ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phone
 ROW_TABLE = "decipher: statistics-matching table alone"
 ROW_DECIPHER = "decipher (HMM, most likely phone per segment)"
 ROW_DECIPHER_LM = "decipher + LM (lexicon + word 4-gram)"
-ROW_GAN = "GAN (Viterbi)"
-ROW_GAN_LM = "GAN + LM (lexicon + word 4-gram)"
 ROW_WARM = "GAN warm-started from the decipher labels (Viterbi)"
 NO_WORDS = "not run: no lexicon/word LM from prepare-text"
+
+
+def gan_rows(name: str = "GAN") -> tuple[str, str]:
+    """The GAN's two rows ("GAN" for wav2vec-U 1.0, "GAN 2.0" for 2.0)."""
+    return f"{name} (Viterbi)", f"{name} + LM (lexicon + word 4-gram)"
+
+
+ROW_GAN, ROW_GAN_LM = gan_rows()
 
 
 def self_train_rows(source: str) -> tuple[str, str]:

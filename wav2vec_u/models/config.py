@@ -21,9 +21,12 @@ class GeneratorConfig:
     stride: int = at_least(1, default=1)  # w2vu: 1 (2.0 uses 3)
     dropout: float = in_range(0.0, 1.0, default=0.1, hi_open=True)  # w2vu: generator_dropout 0.1 on the input
     bias: bool = False  # w2vu: generator_bias false
-    batch_norm: bool = False  # 2.0: input BatchNorm (unused in 1.0)
-    batch_norm_weight: float = 30.0  # 2.0: BatchNorm weight initialised to 30
-    residual: bool = False  # 2.0: residual linear dim -> dim before the conv
+    batch_norm: bool = False  # 2.0 (w2vu2: generator_batch_norm 30): input BatchNorm over the unpadded frames
+    batch_norm_weight: float = 30.0  # w2vu2: generator_batch_norm 30 = the BatchNorm weight's initial value
+    residual: bool = False  # 2.0 (w2vu2: generator_residual true): x + Linear(dropout(x)), dim -> dim, before the conv
+    # 2.0 (w2vu2: target_dim 64): a linear head on the residual branch's output predicting this many
+    # k-means classes (the auxiliary loss, loss.aux_weight); 0 = no head (1.0). Needs residual.
+    aux_classes: int = non_negative(default=0)
     init_std: float = non_negative(default=0.0)  # 0 = PyTorch's default conv init; >0 = normal(0, init_std)
     # What D sees of the generated phones: "softmax" (reference), "straight_through" (one-hot
     # of the argmax forward, softmax gradient backward) or "gumbel" (straight-through Gumbel).
@@ -51,3 +54,6 @@ class LossConfig:
     code_penalty_anneal: int = non_negative(default=0)  # updates; 0 = no anneal
     # mix one-hot text with uniform by this much (0 = reference)
     real_label_smoothing: float = in_range(0.0, 1.0, default=0.0)
+    # 2.0 (w2vu2: mmi_weight 0.5): weight of the auxiliary loss, G step only: the generator's residual
+    # branch predicts the k-means ids of MFCC frames (data.aux_targets); 0 = none (1.0)
+    aux_weight: float = non_negative(default=0.0)

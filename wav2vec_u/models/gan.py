@@ -19,7 +19,7 @@ from torch import nn
 from wav2vec_u.models.discriminator import Discriminator
 from wav2vec_u.models.generator import Generator
 from wav2vec_u.models.join import join_segments
-from wav2vec_u.models.losses import (code_penalty, discriminator_gan_loss, generator_gan_loss,
+from wav2vec_u.models.losses import (auxiliary_loss, code_penalty, discriminator_gan_loss, generator_gan_loss,
                                      gradient_penalty, smoothness_penalty)
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
 
@@ -38,14 +38,15 @@ class Generated:
     padding_mask: torch.Tensor  # (B, T')
     joined: torch.Tensor  # (B, R, V)
     joined_mask: torch.Tensor  # (B, R)
+    aux_logits: torch.Tensor | None = None  # (B, T, K) at the input rate: 2.0's auxiliary head
 
 
-def generate(generator: nn.Module, feats: torch.Tensor, padding_mask: torch.Tensor,
+def generate(generator: Generator, feats: torch.Tensor, padding_mask: torch.Tensor,
              static_shape: bool = False) -> Generated:
     """Generator + join; join mode follows ``generator.training`` (random pick / mean)."""
-    logits, mask = generator(feats, padding_mask)
+    logits, mask, aux = generator.run(feats, padding_mask)
     joined, joined_mask = join_segments(logits, mask, training=generator.training, static_shape=static_shape)
-    return Generated(logits, mask, joined, joined_mask)
+    return Generated(logits, mask, joined, joined_mask, aux)
 
 
 def fake_distributions(joined: torch.Tensor, joined_mask: torch.Tensor, cfg: GeneratorConfig) -> torch.Tensor:
@@ -96,8 +97,10 @@ def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tens
 
 
 def generator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, cfg: LossConfig,
-                        code_weight: float | None = None, static_shape: bool = False
-                        ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                        code_weight: float | None = None, static_shape: bool = False,
+                        aux_targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """G step. ``aux_targets`` (B, T) k-means ids aligned with ``feats`` (-1: none) add 2.0's
+    auxiliary loss, ``B * loss.aux_weight * auxiliary_loss`` (reference: mmi loss x B x mmi_weight)."""
     gen = generate(gan.generator, feats, feat_mask, static_shape)
     B = feats.shape[0]
     fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
@@ -110,4 +113,11 @@ def generator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, 
     loss = loss_g + B * cfg.smoothness * smooth + B * cw * code
     stats = {"loss_dense_g": loss_g.detach(), "smoothness": smooth.detach(), "code_pen": code.detach(),
              "code_ppl": ppl.detach(), "loss_g": loss.detach()}
+    if cfg.aux_weight > 0 and aux_targets is not None:
+        if gen.aux_logits is None:
+            raise ValueError("loss.aux_weight > 0 needs an auxiliary head: set generator.aux_classes (2.0: 64) "
+                             "and generator.residual=true")
+        aux = auxiliary_loss(gen.aux_logits, aux_targets.masked_fill(feat_mask, -1))
+        loss = loss + B * cfg.aux_weight * aux
+        stats.update(aux_loss=aux.detach(), loss_g=loss.detach())
     return loss, stats

@@ -9,6 +9,7 @@ mean-reduced penalties by the batch size ``B``; the training step does that weig
     gp = gradient_penalty(disc, real, fake)                          # D step, x 1.5
     smooth = smoothness_penalty(logits, mask)                        # G step, x B x 0.5
     code, ppl = code_penalty(logits, mask)                           # G step, x B x 4.0
+    aux = auxiliary_loss(aux_logits, targets)                        # G step, x B x 0.5 (2.0 only)
 
 Label convention (as the reference): D is trained to output 1 for *generated* and 0 for
 *real* text; G is trained to make D output 0 on generated. This is the usual convention with
@@ -87,3 +88,16 @@ def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor) -> tuple[torc
     avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
     ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
     return (V - ppl) / V, ppl
+
+
+def auxiliary_loss(aux_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """wav2vec-U 2.0's auxiliary loss: cross-entropy of the generator's auxiliary head against
+    k-means ids of MFCC frames, at the generator's input frame rate.
+
+    aux_logits (B, T, K); targets (B, T) int class ids, ``-1`` where there is none (padding).
+    Returns the mean over all B x T positions with the ignored ones counted as 0, as the
+    reference reduces it (``cross_entropy(..., ignore_index=-1, reduction="none").mean()``).
+    """
+    assert aux_logits.dim() == 3 and targets.shape == aux_logits.shape[:2], (aux_logits.shape, targets.shape)
+    ce = F.cross_entropy(aux_logits.float().transpose(1, 2), targets.long(), ignore_index=-1, reduction="none")
+    return ce.mean()

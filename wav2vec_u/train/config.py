@@ -1,7 +1,8 @@
 """Typed config of the wav2vec-U GAN: one section per component, each receives only its own.
 
 Defaults here are wav2vec-U 1.0's (fairseq config ``w2vu``, paper Sec. 4/5); the YAML file
-``configs/gan/w2vu.yaml`` restates them with their sources::
+``configs/gan/w2vu.yaml`` restates them with their sources, ``configs/gan/w2vu2.yaml`` sets
+wav2vec-U 2.0's (frame features, auxiliary targets)::
 
     from wav2vec_u.config import load_config
     from wav2vec_u.train.config import GanConfig
@@ -28,6 +29,12 @@ class DataConfig:
     # crop longer utterances to this many segments (random window); 0 = no crop
     max_segments: int = non_negative(default=0)
     text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
+    # 2.0: suffix of the auxiliary target files beside the features ({split}.km, one line per utterance:
+    # the k-means id of every MFCC frame; reference task.aux_target_postfix: km); read when loss.aux_weight > 0
+    aux_targets: str = ""
+    # targets per feature frame: every n-th id is kept (reference target_downsample_rate 2: 100 Hz MFCC
+    # ids -> 50 Hz wav2vec 2.0 frames); prepare-audio's {suffix}.json records the ratio and is checked
+    aux_downsample: int = at_least(1, default=2)
 
 
 @dataclass

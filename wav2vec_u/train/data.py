@@ -8,6 +8,13 @@ loop is never input-bound. Text is the same: one flat int tensor of phone ids::
     text = TextSet.from_file("text/phones.txt", phones)
     x, mask = feats.batch(torch.tensor([0, 5, 9]))      # (3, L, D), (3, L) True at padding
     sampler = EpochSampler(len(feats), batch_size=160, seed=1)   # state_dict() for resume
+
+wav2vec-U 2.0's auxiliary targets ride along with the frames they belong to: ``{split}.km`` beside
+the features (fairseq's 2.0 layout: one line per utterance, the k-means id of every 100 Hz MFCC
+frame) is decimated by ``downsample`` to the feature rate once, at load::
+
+    feats = FeatureSet.from_dir("prep/frames", "train", aux_targets="km", aux_downsample=2)
+    x, mask, ids = feats.batch_with_targets(torch.tensor([0, 5, 9]))   # ids (3, L), -1 at padding
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wav2vec_u.audio.features_io import load_features
+from wav2vec_u.audio.features_io import align_targets, load_features, read_clusters
 from wav2vec_u.tokens import read_token_lines
+
+# what makes the auxiliary targets, named in the error when they are missing
+TARGETS_COMMAND = "w2vu prepare-audio CORPUS OUT --config configs/features/prepare_w2vu2.yaml"
 
 
 def read_dictionary(text_dir: str | Path) -> list[str]:
@@ -42,7 +52,7 @@ class FeatureSet:
     """Utterances of segment features as one flat tensor plus offsets."""
 
     def __init__(self, feats: np.ndarray | torch.Tensor, lengths: list[int], refs: list[list[str]] | None = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", targets: np.ndarray | None = None):
         if len(lengths) == 0:
             raise ValueError("no utterances")
         if any(n <= 0 for n in lengths):
@@ -53,9 +63,17 @@ class FeatureSet:
         self.max_length = max(lengths)
         self.refs = refs
         self.dim = int(self.feats.shape[1])
+        # (N,) auxiliary class id of every row, -1 where there is none (2.0); None without targets
+        self.targets = None
+        if targets is not None:
+            if len(targets) != len(self.feats):
+                raise ValueError(f"{len(targets)} targets for {len(self.feats)} feature rows")
+            self.targets = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=device)
 
     @classmethod
-    def from_dir(cls, directory: str | Path, split: str, device: str | torch.device = "cpu") -> "FeatureSet":
+    def from_dir(cls, directory: str | Path, split: str, device: str | torch.device = "cpu",
+                 aux_targets: str = "", aux_downsample: int = 1) -> "FeatureSet":
+        """``aux_targets``: the suffix of the target file (``km`` reads ``{split}.km``); "" for none."""
         feats, lengths = load_features(directory, split, mmap=True)
         phn = Path(directory) / f"{split}.phn"
         refs = None
@@ -63,7 +81,16 @@ class FeatureSet:
             refs = read_token_lines(phn)
             if len(refs) != len(lengths):
                 raise ValueError(f"{phn} has {len(refs)} lines for {len(lengths)} utterances")
-        return cls(feats, lengths, refs, device)
+        targets = None
+        if aux_targets:
+            path = Path(directory) / f"{split}.{aux_targets}"
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"missing auxiliary targets {path}: wav2vec-U 2.0's auxiliary loss (loss.aux_weight > 0) needs "
+                    f"the k-means id of every MFCC frame of each {split} utterance. Make them with `{TARGETS_COMMAND}` "
+                    f"(they land in OUT/frames/{split}.{aux_targets}), or train without the loss: loss.aux_weight=0")
+            targets = align_targets(read_clusters(path), lengths, aux_downsample, str(path))
+        return cls(feats, lengths, refs, device, targets)
 
     def __len__(self) -> int:
         return int(self.lengths.shape[0])
@@ -74,6 +101,20 @@ class FeatureSet:
 
         ``static``: L is the longest utterance of the whole set (or ``max_len``), not of the batch,
         so shapes never change and nothing waits for the device."""
+        rows, mask = self._rows(idx, max_len, generator, static)
+        return self.feats[rows].masked_fill(mask[:, :, None], 0.0), mask
+
+    def batch_with_targets(self, idx: torch.Tensor, max_len: int = 0, generator: torch.Generator | None = None,
+                           static: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`batch` plus the auxiliary targets of the same rows (B, L), -1 at padding."""
+        if self.targets is None:
+            raise ValueError("this feature set has no auxiliary targets (data.aux_targets)")
+        rows, mask = self._rows(idx, max_len, generator, static)
+        return self.feats[rows].masked_fill(mask[:, :, None], 0.0), mask, self.targets[rows].masked_fill(mask, -1)
+
+    def _rows(self, idx: torch.Tensor, max_len: int, generator: torch.Generator | None,
+              static: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) row of every batch position in the flat tensors, and the padding mask."""
         idx = idx.to(self.lengths.device)
         lengths = self.lengths[idx]
         starts = self.offsets[idx]
@@ -89,7 +130,7 @@ class FeatureSet:
         pos = torch.arange(L, device=lengths.device)
         mask = pos[None, :] >= lengths[:, None]
         rows = (starts[:, None] + pos[None, :]).masked_fill(mask, 0)
-        return self.feats[rows].masked_fill(mask[:, :, None], 0.0), mask
+        return rows, mask
 
 
 class TextSet:

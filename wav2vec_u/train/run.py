@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from wav2vec_u.config import save_config
-from wav2vec_u.io import sha256_file
+from wav2vec_u.config import ConfigError, save_config
+from wav2vec_u.io import read_json, sha256_file
 from wav2vec_u.lock import run_lock
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.text.lm import find_phone_lm, load_lm
@@ -40,10 +40,47 @@ def _input_files(feat_dir: Path, text_dir: Path, cfg: GanConfig, lm_path: Path |
     files = {f"features/{name}": feat_dir / name
              for name in (f"{d.train_split}.npy", f"{d.train_split}.lengths", f"{d.valid_split}.npy",
                           f"{d.valid_split}.lengths", "meta.json")}
+    if cfg.loss.aux_weight > 0 and d.aux_targets:  # 2.0's auxiliary targets
+        files[f"features/{d.train_split}.{d.aux_targets}"] = feat_dir / f"{d.train_split}.{d.aux_targets}"
     files.update({f"text/{name}": text_dir / name for name in (d.text_file, "dict.phn.txt", "meta.json")})
     if lm_path is not None:
         files[f"phone_lm/{lm_path.name}"] = lm_path
     return {k: p for k, p in files.items() if p.is_file()}
+
+
+def feature_kind(feat_dir: Path) -> str | None:
+    """"frames" or "segments" as the folder's meta.json says (None for folders from elsewhere): what
+    ``w2vu transcribe`` must compute from audio for this GAN (2.0 reads frames, 1.0 segments)."""
+    meta = feat_dir / "meta.json"
+    try:
+        return read_json(meta).get("kind") if meta.is_file() else None
+    except ValueError:
+        return None
+
+
+def aux_target_options(cfg: GanConfig, feat_dir: Path) -> dict:
+    """How :meth:`FeatureSet.from_dir` reads 2.0's auxiliary targets, checked against the config and
+    against what prepare-audio recorded (``{suffix}.json``: classes and frame-rate ratio)."""
+    d, loss, gen = cfg.data, cfg.loss, cfg.generator
+    if loss.aux_weight <= 0:
+        return {}
+    if not d.aux_targets:
+        raise ConfigError("loss.aux_weight > 0 needs data.aux_targets, the suffix of the target files "
+                          "beside the features (2.0: km)", key="data.aux_targets")
+    if gen.aux_classes <= 0 or not gen.residual:
+        raise ConfigError("loss.aux_weight > 0 needs the auxiliary head: generator.aux_classes (2.0: 64) and "
+                          "generator.residual=true", key="generator.aux_classes")
+    record = feat_dir / f"{d.aux_targets}.json"
+    if record.is_file():  # written by w2vu prepare-audio; fairseq's 2.0 layout has none
+        rec = read_json(record)
+        if int(rec["classes"]) > gen.aux_classes:
+            raise ConfigError(f"{record}: the targets have {rec['classes']} classes but generator.aux_classes is "
+                              f"{gen.aux_classes}", key="generator.aux_classes")
+        if int(rec["downsample"]) != d.aux_downsample:
+            raise ConfigError(f"{record}: the targets are at {rec['target_frame_rate']} Hz and the features at "
+                              f"{rec['feature_frame_rate']} Hz, so data.aux_downsample must be {rec['downsample']}, "
+                              f"not {d.aux_downsample}", key="data.aux_downsample")
+    return {"aux_targets": d.aux_targets, "aux_downsample": d.aux_downsample}
 
 
 def setup_distributed(device: str) -> tuple[int, int, str]:
@@ -76,7 +113,11 @@ def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
 def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int, device: str) -> dict:
     feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
     phones = read_dictionary(text_dir)
-    train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device)
+    train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device, **aux_target_options(cfg, feat_dir))
+    if train.targets is not None and int(train.targets.max()) >= cfg.generator.aux_classes:
+        raise ConfigError(f"{feat_dir / cfg.data.train_split}.{cfg.data.aux_targets} holds class ids up to "
+                          f"{int(train.targets.max())}, but generator.aux_classes is {cfg.generator.aux_classes}",
+                          key="generator.aux_classes")
     text = TextSet.from_file(text_dir / cfg.data.text_file, phones, device=device)
     valid = None
     if (feat_dir / f"{cfg.data.valid_split}.npy").is_file():
@@ -90,7 +131,8 @@ def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int,
     files = _input_files(feat_dir, text_dir, cfg, Path(lm_path) if lm_path else None)
     inputs = {k: sha256_file(p) for k, p in files.items()}
     lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
-               "inputs": inputs, "files": {k: str(p) for k, p in files.items()}}
+               "inputs": inputs, "files": {k: str(p) for k, p in files.items()},
+               "feature_kind": feature_kind(feat_dir)}
     trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, lineage=lineage, rank=rank,
                          world_size=world)
     trainer.maybe_resume()  # before anything in outdir is rewritten: a refused resume changes nothing

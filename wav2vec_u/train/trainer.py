@@ -242,7 +242,12 @@ class GanTrainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         d_turn = self.is_d_step(self.step)
         static = self.cfg.trainer.static_shapes
-        x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen, static)
+        aux = None  # 2.0's auxiliary targets of the same rows, when the loss uses them
+        if self.cfg.loss.aux_weight > 0 and self.train_set.targets is not None:
+            x, xmask, aux = self.train_set.batch_with_targets(self.feat_sampler.next(), self.cfg.data.max_segments,
+                                                              self.crop_gen, static)
+        else:
+            x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen, static)
         tokens, tmask = self.text.batch(self.text_sampler.next(), static)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.trainer.amp and self.device.type == "cuda")
         if d_turn:
@@ -254,7 +259,7 @@ class GanTrainer:
             self.gan.discriminator.requires_grad_(False)  # G step: no gradients for D's weights
             with autocast:
                 loss, stats = generator_step_loss(self.gan, x, xmask, self.cfg.loss, code_weight=self.code_weight(),
-                                                  static_shape=static)
+                                                  static_shape=static, aux_targets=aux)
         opt.zero_grad(set_to_none=True)
         self.gan.zero_grad(set_to_none=True)  # the other model's grads are never used
         loss.backward()

@@ -15,8 +15,10 @@ How the features of a model are found (the model must see what it was trained on
   records (the one it was trained on). A CTC model records none: it needs ``--features-dir``.
   A decipherment model cuts the frames into its own change-point segments.
 
-A GAN given a frame folder, a CTC model given a segments folder, or a folder without a usable
-``meta.json`` is an error before any audio is read.
+A GAN is given the kind of folder it was trained on (its lineage's ``feature_kind``: segments
+for wav2vec-U 1.0, frames for 2.0, whose generator strides over the frames itself); another
+kind, a CTC model given a segments folder, or a folder without a usable ``meta.json`` is an
+error before any audio is read.
 
 Per recording (:func:`transcribe_recording`): chunks (:mod:`.chunks`), then per chunk the features,
 the model's logits, Viterbi phones with times from the frame spans (:mod:`wav2vec_u.decode.viterbi`)
@@ -122,8 +124,12 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
     if model.kind == "hf-ctc":
         frame_rate = float(model.frame_rate)
     else:
-        if features_dir is None and model.kind in ("gan", "decipher"):  # their checkpoints name their features
+        gan_reads = "segments"  # what a GAN was trained on: 1.0 segments, 2.0 frames (its lineage says)
+        lineage: dict = {}
+        if model.kind in ("gan", "decipher"):  # their checkpoints name the features they were trained on
             lineage = load_state(model_path, "model checkpoint").get("lineage") or {}
+            gan_reads = lineage.get("feature_kind") or "segments"
+        if features_dir is None and model.kind in ("gan", "decipher"):
             features_dir = lineage.get("features")
             if features_dir is None or not Path(features_dir).is_dir():
                 raise FileNotFoundError(f"{model_path}: its lineage names no feature folder that exists here "
@@ -136,6 +142,9 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
         meta = _feature_meta(features_dir)
         kind = meta.get("kind")
         if kind == "segments":
+            if model.kind == "gan" and gan_reads != "segments":
+                raise ConfigError(f"{features_dir} holds segment features but {model_path} is a GAN trained on "
+                                  f"{gan_reads} (wav2vec-U 2.0): pass the frame folder it was trained on")
             if model.kind != "gan":
                 raise ConfigError(f"{features_dir} holds segment features but {model_path} is a {model.kind} model, "
                                   "trained on frames: pass the frame folder (the segments folder's input_dir)")
@@ -143,7 +152,7 @@ def load_pipeline(model_path: str | Path, cfg: TranscribeConfig, features_dir: s
             segment_model, pool = load_segment_model(features_dir, seg_cfg), seg_cfg.pool
             feat_cfg = _feature_config(meta.get("frame_meta") or {}, Path(meta.get("input_dir", features_dir)))
         elif kind == "frames":
-            if model.kind == "gan":
+            if model.kind == "gan" and gan_reads != "frames":
                 raise ConfigError(f"{features_dir} holds frame features but {model_path} is a GAN, trained on "
                                   "segments: pass the segments folder (w2vu segments output)")
             feat_cfg = _feature_config(meta, features_dir)
