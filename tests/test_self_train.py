@@ -243,3 +243,33 @@ def test_shipped_configs_match_the_defaults():
     root = Path(__file__).resolve().parent.parent / "configs" / "decode"
     assert load_config(DecodeConfig, root / "decode.yaml") == DecodeConfig()
     assert load_config(SelfTrainRunConfig, root / "self_train.yaml") == SelfTrainRunConfig()
+
+
+def test_iterations_stop_when_the_label_free_metric_gets_worse():
+    """Iteration 2 decodes with fewer distinct phones (a worse weighted_lm_ppl): the loop stops there
+    and keeps iteration 1's model and decodes; without the option it keeps the last."""
+    from types import SimpleNamespace
+
+    from wav2vec_u.models.ctc import BLANK
+    from wav2vec_u.self_train.loop import run_iterations
+
+    vocab = [BLANK, "a", "b"]
+    one_hot = {p: np.eye(3)[vocab.index(p)] * 10 for p in vocab}
+    decodes = {1: ["a", BLANK, "b"], 2: ["a", BLANK, "a"], 3: ["b", BLANK, "b"]}
+    lm = SimpleNamespace(score=lambda toks, bos=True, eos=True: -0.5 * (len(toks) + 1))  # same for every phone
+
+    def fit(labels, it):
+        return SimpleNamespace(vocab=vocab, blank_offset=0.0, it=it), {}
+
+    def logits_of(model, _x):
+        return np.stack([one_hot[p] for p in decodes[model.it]])
+
+    inputs = [np.zeros((3, 2))] * 4
+    res = run_iterations([["a", "b"]] * 4, ["a", "b"], 3, fit, logits_of, inputs, blank_offset=0.0,
+                         valid_inputs=inputs, phone_lm=lm, stop_when_worse=True)
+    assert [r["iteration"] for r in res.history] == [1, 2] and [r["kept"] for r in res.history] == [True, False]
+    assert res.history[1]["weighted_lm_ppl"] > res.history[0]["weighted_lm_ppl"]
+    assert res.model.it == 1 and res.valid_hyps == [["a", "b"]] * 4
+    res = run_iterations([["a", "b"]] * 4, ["a", "b"], 3, fit, logits_of, inputs, blank_offset=0.0,
+                         valid_inputs=inputs, phone_lm=lm)
+    assert len(res.history) == 3 and res.model.it == 3

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 class SelfTrainConfig:
     model: CtcModelConfig = field(default_factory=CtcModelConfig)
     iterations: int = at_least(1, default=1)  # >1: re-label the training set with the last model and train again
+    # stop iterating when the label-free metric (weighted_lm_ppl of the decode) gets worse, keep the best
+    # iteration's model (needs the text folder's phone LM)
+    stop_when_worse: bool = True
     epochs: int = at_least(1, default=20)
     min_updates: int = non_negative(default=1200)  # small corpora: more epochs until this many updates (CTC needs them)
     batch_size: int = at_least(1, default=4)
@@ -150,6 +153,7 @@ def self_train(train_utts: Sequence[np.ndarray], pseudo_labels: Sequence[Sequenc
 
     result = run_iterations(pseudo_labels, phones, cfg.iterations, fit, ctc_logits, train_utts,
                             blank_offset=cfg.blank_offset, valid_inputs=valid_utts, train_refs=train_refs,
-                            valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row)
+                            valid_refs=valid_refs, phone_lm=phone_lm, on_row=on_row,
+                            stop_when_worse=cfg.stop_when_worse and phone_lm is not None)
     result.models = models
     return result

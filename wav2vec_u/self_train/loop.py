@@ -64,7 +64,7 @@ def run_iterations(pseudo_labels: Sequence[Sequence[str]], phones: Sequence[str]
                    train_inputs: Sequence[Any], *, blank_offset: float | None = None,
                    valid_inputs: Sequence[Any] | None = None, train_refs: Sequence[Sequence[str]] | None = None,
                    valid_refs: Sequence[Sequence[str]] | None = None, phone_lm: Any = None, on_row=None,
-                   on_model=None, what: str = "self-train") -> SelfTrainResult:
+                   on_model=None, what: str = "self-train", stop_when_worse: bool = False) -> SelfTrainResult:
     """The self-training loop shared by every CTC model kind.
 
     Per iteration: ``fit(labels, iteration) -> (model, extra row fields)`` trains a model on the
@@ -73,10 +73,14 @@ def run_iterations(pseudo_labels: Sequence[Sequence[str]], phones: Sequence[str]
     validation inputs are decoded with ``logits_of(model, input)`` ((T, V) logits, blank at 0),
     the row is filled (see :func:`self_train`), and the training decode becomes the next labels.
     ``on_model(iteration, model, row)`` and ``on_row(row)`` are called after each iteration.
+    ``stop_when_worse`` (needs ``phone_lm``): stop at the first iteration whose label-free metric
+    (``weighted_lm_ppl``) is worse than the best so far, and return the best iteration's model and
+    decodes (the history keeps every row, the rejected one included, marked ``kept: false``).
     """
     labels = [list(x) for x in pseudo_labels]
     history: list[dict] = []
     model, train_hyps, valid_hyps = None, labels, None
+    best: tuple[float, Any, Any, Any] | None = None   # (metric, model, train decode, valid decode)
 
     def decode_all(inputs, offset):
         return [greedy_ctc(logits_of(model, x), model.vocab, offset) if len(x) else [] for x in inputs]
@@ -105,12 +109,21 @@ def run_iterations(pseudo_labels: Sequence[Sequence[str]], phones: Sequence[str]
         if phone_lm is not None:
             row.update(label_free_metrics(valid_hyps if valid_hyps is not None else train_hyps, phone_lm, phones))
         row["seconds"] = round(time.time() - t0, 1)
+        worse = stop_when_worse and best is not None and not row.get("weighted_lm_ppl", float("inf")) < best[0]
+        row["kept"] = not worse
         history.append(row)
         log.info("%s %s", what, row)
         if on_model is not None:
             on_model(it, model, row)
         if on_row is not None:
             on_row(row)
+        if worse:
+            log.info("%s: iteration %d does not improve the label-free metric (weighted_lm_ppl %.4g >= %.4g): "
+                     "stopping, keeping iteration %d", what, it, row.get("weighted_lm_ppl"), best[0], it - 1)
+            _, model, train_hyps, valid_hyps = best
+            break
+        if stop_when_worse:
+            best = (row.get("weighted_lm_ppl", float("inf")), model, train_hyps, valid_hyps)
         labels = train_hyps
     return SelfTrainResult(model=model, history=history, train_hyps=train_hyps, valid_hyps=valid_hyps)
 
