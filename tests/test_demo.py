@@ -46,7 +46,8 @@ def test_quick_chain_writes_table_and_plots(quick_run, capsys):
     assert rates[ROW_SUPERVISED] < rates[ROW_MOST_FREQUENT] < 1.0
     assert res["selection"]["GAN weighted_lm_ppl"] > 0
     assert res["selection"]["GAN checkpoint"].endswith(".pt")
-    assert res["selection"]["decipher criterion"] == "match_loss" and len(res["selection"]["decipher members"]) >= 1
+    assert res["selection"]["decipher refined by"] == "match_loss"
+    assert res["selection"]["decipher members by"] == "weighted_lm_ppl" and len(res["selection"]["decipher members"]) >= 1
     stages = {s["stage"] for s in res["stages"]}
     assert {"corpus", "text", "features", "segments", "decipher", "decode_decipher", "self_train", "train", "select",
             "decode", "chance", "supervised", "score", "plots"} <= stages

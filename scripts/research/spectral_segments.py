@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from wav2vec_u.audio.features_io import load_features, save_features
-from wav2vec_u.research.segmenters import frame_labels, segment_majority_labels, spectral_segments
+from wav2vec_u.audio.segmenters import ChangeSegmenterConfig, spectral_segments
+from wav2vec_u.research.segmenters import frame_labels, segment_majority_labels
 
 
 def purity(x: np.ndarray, labels: list[str], k: int = 128) -> float:
@@ -57,7 +58,8 @@ def main() -> int:
         if not (a.feats / f"{split}.npy").is_file():
             continue
         feats, lens = load_features(a.feats, split, mmap=True)
-        x, seg_lens, bounds = spectral_segments(feats, lens, dims, a.half, a.min_gap, a.rel)
+        x, seg_lens, bounds = spectral_segments(np.asarray(feats), lens, dims,
+                                                ChangeSegmenterConfig(half=a.half, min_gap=a.min_gap, rel=a.rel))
         save_features(a.out, split, x, seg_lens)
         if (a.feats / f"{split}.phn").is_file():
             shutil.copy(a.feats / f"{split}.phn", a.out / f"{split}.phn")

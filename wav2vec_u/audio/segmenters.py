@@ -9,9 +9,9 @@ For each frame t the change score is the distance between the mean of the ``half
 after t and the mean of the ``half`` frames before it, over the chosen feature columns (for
 stacked MFCC/log-mel: the centre frame's coefficients and deltas). Boundaries are local maxima
 within ``min_gap`` frames that exceed ``rel`` x the utterance's median score; each segment is the
-mean of its frames. Measured on the English demo (docs/demo-findings.md): 0.95 segments per
-phone, K=128 k-means purity 0.66 (espeak-ng's oracle boundaries: 0.74; the wav2vec-U pipeline's
-merged frame clusters: 0.58). The decipherment method (:mod:`wav2vec_u.decipher`) reads its units
+mean of its frames. Measured on the English demo (docs/demo-findings.md): 1.16 segments per
+phone, K=128 k-means purity 0.64 (with ``min_gap=2``: 0.95 and 0.66; espeak-ng's oracle
+boundaries: 0.74; the wav2vec-U pipeline's merged frame clusters: 0.58); Spanish 1.05 and 0.76. The decipherment method (:mod:`wav2vec_u.decipher`) reads its units
 from these segments.
 """
 
@@ -29,7 +29,9 @@ from wav2vec_u.tokens import split_by_lengths
 @dataclass
 class ChangeSegmenterConfig:
     half: int = at_least(1, default=2)        # frames averaged on each side of a candidate boundary (20 ms at 100 Hz)
-    min_gap: int = at_least(1, default=2)     # boundaries at least this many frames apart (local-maximum window)
+    # boundaries at least this many frames apart (local-maximum window). 1: 1.05 segments per phone on the
+    # Spanish demo (2: 0.85, too few: a segment then spans two phones, which no decoder can split)
+    min_gap: int = at_least(1, default=1)
     rel: float = non_negative(default=0.8)    # a boundary's score must exceed rel x the utterance's median score
     # feature columns [start, end) the change is measured on; [] = from the features' meta.json
     # (the centre frame of stacked MFCC/log-mel), or every column for other features

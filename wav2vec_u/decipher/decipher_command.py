@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
                            force=args.force, wandb=args.wandb)
     for row in summary["seeds"]:
         per = ", ".join(f"{k} {100 * v:.2f}%" for k, v in row.items() if k.endswith("_per"))
-        print(f"seed {row['seed']}: matching loss {row['match_loss']:.4f}" + (" (member)" if row["member"] else "")
-              + (f", {per}" if per else ""))
+        lm = f", LM metric {row['weighted_lm_ppl']:.2f}" if "weighted_lm_ppl" in row else ""
+        role = " (member)" if row["member"] else " (refined)" if row["refined"] else ""
+        print(f"seed {row['seed']}{role}: matching loss {row['match_loss']:.4f}{lm}" + (f", {per}" if per else ""))
     per = ", ".join(f"{k} {100 * v:.2f}%" for k, v in summary["model"].items() if k.endswith("_per"))
     print(f"model: members {summary['members']}" + (f", {per}" if per else ""))
     print(f"labels: {args.outdir}/{{train,valid}}.hyp; model: {args.outdir}/decipher.pt")

@@ -7,18 +7,20 @@ Phase 1, for every seed (cheap): k-means units over change-point segments of the
 gap-k co-occurrence statistics (:mod:`wav2vec_u.decipher.stats_match`, batched restarts, the
 lowest loss kept). Phase 2, for the ``cfg.refine`` seeds with the lowest matching loss: the
 trigram decipherment HMM started from the table and trained by EM (:mod:`wav2vec_u.decipher.hmm`).
-Those seeds are the members of the model (:mod:`wav2vec_u.decipher.model`): every segment's
-phone posterior is the normalised geometric mean of theirs, and the labels are the most likely
-phone per segment, runs merged. Seeds differ mostly by their k-means codebooks and no label-free
-score ranked twelve of them reliably (docs/demo-findings.md), while the ensemble beat each of its
-members; so nothing is chosen after phase 2. References (``ref_dir``) are read only to print and
-record PER after the model is made. ``w2vu decipher`` parses its arguments and calls this; the
-demo calls it too.
+The refined seeds whose own labels score within ``cfg.ensemble_tolerance`` (1.2, as the paper's
+Eqs. 5-6) of the best one's by the phone-LM metric are the members of the model
+(:mod:`wav2vec_u.decipher.model`): every segment's phone posterior is the normalised geometric
+mean of theirs, and the labels are the most likely phone per segment, runs merged. Seeds differ
+mostly by their k-means codebooks; measured on the demo (docs/demo-findings.md), the matching
+loss is a good filter but not a reliable arg-min, the LM metric ranked refined seeds better, and
+members that score alike beat each of them together. References (``ref_dir``) are read only to
+print and record PER after the model is made. ``w2vu decipher`` parses its arguments and calls
+this; the demo calls it too.
 
 Outputs: ``decipher.pt``, ``{train,valid}.hyp`` (labels, for ``w2vu self-train --labels``),
 ``{train,valid}.table.hyp`` (the lowest-loss table alone, before EM), ``selection.json`` (every
 seed's scores, the members), ``seeds/seed-S.{split}.table.hyp`` for every seed and
-``seeds/seed-S.{split}.hyp`` for the members alone, ``decipher.yaml``, ``meta.json``,
+``seeds/seed-S.{split}.hyp`` for every refined seed alone, ``decipher.yaml``, ``meta.json``,
 ``decipher.log``, ``metrics.jsonl``.
 """
 
@@ -208,6 +210,18 @@ def run_seeds(segs: dict[str, Segmented], sents: list[list[str]],
     return candidates, runs
 
 
+def choose_members(runs: Sequence[SeedRun], split: str, lm: Any, tolerance: float) -> list[SeedRun]:
+    """The refined seeds whose labels of ``split`` have a phone-LM metric (``weighted_lm_ppl``) within
+    ``tolerance`` x the best seed's (the paper's Eqs. 5-6 keep runs within a factor 1.2 likewise);
+    all of them without a phone LM. Each run's metric is added to its scores."""
+    if lm is None:
+        return list(runs)
+    for r in runs:
+        r.scores.update(label_free_metrics(r.hyps(split), lm, r.hmm.phones))
+    best = min(r.scores["weighted_lm_ppl"] for r in runs)
+    return [r for r in runs if r.scores["weighted_lm_ppl"] <= tolerance * best]
+
+
 def _per(ref_dir: Path | None, split: str, hyps: list[list[str]]) -> dict | None:
     refs = read_token_lines(ref_dir / f"{split}.phn", len(hyps), missing_ok=True) if ref_dir else None
     if refs is None:
@@ -262,24 +276,28 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
     for r in runs:
         for row in r.history:
             tracker.log(row)
-    # the model: every refined seed a member; labels from their combined posteriors
-    model = DecipherModel(columns, cfg.units.segmenter, [Member(r.candidate.centroids, r.hmm) for r in runs])
+    # members: the refined seeds whose own labels score within ``ensemble_tolerance`` of the best one's
+    # by the label-free metric; the model combines their posteriors
+    sel_split = cfg.valid_split or cfg.train_split
+    lm = load_lm(lm_path) if lm_path is not None else None
+    members = choose_members(runs, sel_split, lm, cfg.ensemble_tolerance)
+    model = DecipherModel(columns, cfg.units.segmenter, [Member(r.candidate.centroids, r.hmm) for r in members])
     hmm0 = runs[0].hmm
-    combined = {s: [combine_posteriors([r.posteriors[s][i] for r in runs]) for i in range(len(segs[s].lengths))]
+    combined = {s: [combine_posteriors([r.posteriors[s][i] for r in members]) for i in range(len(segs[s].lengths))]
                 for s in splits}
     hyps = {s: [posterior_phones(lp, hmm0) for lp in combined[s]] for s in splits}
     refined = {r.seed: r for r in runs}
-    sel_split = cfg.valid_split or cfg.train_split
-    scores: dict[str, Any] = {"members": [r.seed for r in runs], "selection_split": sel_split}
-    if lm_path is not None:
-        scores.update(label_free_metrics(hyps[sel_split], load_lm(lm_path), hmm0.phones))
+    scores: dict[str, Any] = {"members": [r.seed for r in members], "selection_split": sel_split}
+    if lm is not None:
+        scores.update(label_free_metrics(hyps[sel_split], lm, hmm0.phones))
     lineage = {"features": str(features.resolve()), "text": str(text_dir.resolve()), "inputs": input_hashes}
     (outdir / "seeds").mkdir(exist_ok=True)
     rows = []
     for c in candidates:
         r = refined.get(c.seed)
         row: dict[str, Any] = {"seed": c.seed, "match_loss": c.match_loss, "match_losses": c.match_losses,
-                               "match_seconds": c.seconds, "member": r is not None}
+                               "match_seconds": c.seconds, "refined": r is not None,
+                               "member": any(r is m for m in members)}
         for s in splits:
             write_token_lines(outdir / "seeds" / f"seed-{c.seed}.{s}.table.hyp", c.table_hyps[s])
         if r is not None:
@@ -304,15 +322,18 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
                         row[f"{s}_{key}"] = per["rate"]
     for row in rows:
         tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    summary = {"criterion": "match_loss", "members": [r.seed for r in runs], "model": scores, "seeds": rows,
+    summary = {"refined_by": "match_loss", "members_by": "weighted_lm_ppl" if lm is not None else "all refined",
+               "ensemble_tolerance": cfg.ensemble_tolerance, "members": [r.seed for r in members], "model": scores,
+               "seeds": rows,
                "history": [h for r in runs for h in r.history], "seconds": round(time.time() - t0, 1)}
     write_json(outdir / "selection.json", summary)
     save_config(cfg, outdir / "decipher.yaml")
     write_json(outdir / "meta.json", {"stage": "decipher", **tracker.info})
     for row in rows:
-        log.info("seed %d%s: %s", row["seed"], " (member)" if row["member"] else "",
+        log.info("seed %d%s: %s", row["seed"], " (member)" if row["member"] else " (refined)" if row["refined"] else "",
                  ", ".join(f"{k} {v:.4g}" for k, v in row.items()
-                           if isinstance(v, float) and k.endswith(("per", "loglik_per_unit", "match_loss"))))
+                           if isinstance(v, float) and k.endswith(("per", "loglik_per_unit", "match_loss",
+                                                                   "weighted_lm_ppl"))))
     log.info("model (members %s): %s", summary["members"],
              ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if isinstance(v, float)))
     return summary

@@ -427,7 +427,8 @@ def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
         stats = score_rows(results, corpus, rows, main, align_to=run_dir / "valid.per.align.txt")
     if lay.decipher:
         sel = read_json(run_dir / "decipher" / "selection.json")
-        results["selection"] = {"decipher criterion": sel["criterion"], "decipher members": sel["members"]}
+        results["selection"] = {"decipher refined by": sel["refined_by"], "decipher members by": sel["members_by"],
+                                "decipher members": sel["members"]}
     if lay.gan:
         sel = read_json(run_dir / "select" / "selected.json")
         results["selection"].update({f"GAN {k}": v for k, v in sel.items()
