@@ -39,7 +39,8 @@ from wav2vec_u.train.config import GanConfig
 from wav2vec_u.demo.config import LANGS, BaselineSection, DemoConfig, gan2_configs
 from wav2vec_u.audio.prepare import prepare_audio
 from wav2vec_u.demo.scoring import (NO_WORDS, ROW_DECIPHER, ROW_DECIPHER_LM, ROW_KMEANS, ROW_MOST_FREQUENT, gan_rows,
-                                    ROW_SUPERVISED, ROW_TABLE, Row, score_rows, self_train_rows)
+                                    ROW_SUPERVISED, ROW_TABLE, ROW_WARM, ROW_WARM_CTC, Row, score_rows,
+                                    self_train_rows)
 from wav2vec_u.audio.extract import extract_split
 from wav2vec_u.audio.segments import make_segments
 from wav2vec_u.decode.decode import decode_split
@@ -54,6 +55,7 @@ from wav2vec_u.tracking import provenance
 from wav2vec_u.train.data import read_dictionary
 from wav2vec_u.train.run import train_gan
 from wav2vec_u.train.selection import select_checkpoints, selection_record
+from wav2vec_u.train.warm_start import BLANK, write_generator_init
 
 log = logging.getLogger("wav2vec_u.demo")
 
@@ -227,21 +229,42 @@ def stage_chance(section: BaselineSection, corpus: Path, segments: Path, text: P
                                                       segments / "train.lengths"])
 
 
-def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path, segments: Path,
-                     text: Path, outdir: Path) -> None:
-
+def ctc_generator(section: BaselineSection, generator_cfg: Any, labels: Path, segments: Path, text: Path,
+                  outdir: Path, hyp_name: str):
+    """The GAN's generator trained with CTC on ``labels`` (one phone line per training utterance) over
+    the segments; its greedy decode of valid goes to ``outdir/hyp_name``. Returns (model, phones)."""
     tx, tl = load_features(segments, "train", mmap=True)
     vx, vl = load_features(segments, "valid", mmap=True)
     phones = [p for p in read_dictionary(text) if p != SIL]
-    refs = read_token_lines(corpus / "train.phn")
     scfg = SupervisedConfig(lr=section.supervised_lr, batch_size=section.supervised_batch_size,
                             epochs=section.supervised_epochs, max_seconds=section.supervised_max_seconds)
     t0 = time.time()
-    model, phones, history = train_supervised(np.asarray(tx), tl, refs, scfg, generator_cfg, phones=phones)
-    write_token_lines(outdir / "supervised.hyp", decode_supervised(model, phones, np.asarray(vx), vl))
-    write_json(outdir / "supervised.json", {"history": history, "seconds": round(time.time() - t0, 1)})
+    model, phones, history = train_supervised(np.asarray(tx), tl, read_token_lines(labels), scfg, generator_cfg,
+                                              phones=phones)
+    write_token_lines(outdir / hyp_name, decode_supervised(model, phones, np.asarray(vx), vl))
+    write_json(outdir / f"{Path(hyp_name).stem}.json", {"history": history, "seconds": round(time.time() - t0, 1)})
     write_meta(outdir, {"baselines": to_dict(section), "generator": to_dict(generator_cfg)}, scfg.seed,
-               [corpus / "train.phn", segments / "train.lengths", text / "dict.phn.txt"])
+               [labels, segments / "train.lengths", text / "dict.phn.txt"])
+    return model, phones
+
+
+def stage_supervised(section: BaselineSection, generator_cfg: Any, corpus: Path, segments: Path,
+                     text: Path, outdir: Path) -> None:
+    """The upper bound: the generator trained with CTC on the reference phones (uses labels)."""
+    ctc_generator(section, generator_cfg, corpus / "train.phn", segments, text, outdir, "supervised.hyp")
+
+
+def stage_warm_init(section: BaselineSection, generator_cfg: Any, labels: Path, segments: Path, text: Path,
+                    outdir: Path) -> None:
+    """The warm start's first half: the generator learns the method's labels with CTC (no references)."""
+    model, phones = ctc_generator(section, generator_cfg, labels, segments, text, outdir, "valid.ctc.hyp")
+    write_generator_init(outdir / "init.pt", model, [BLANK, *phones])
+
+
+def stage_train_warm(gan_cfg: GanConfig, seed: int, init: Path, segments: Path, text: Path, outdir: Path) -> None:
+    """The warm start's second half: the GAN, its generator starting from ``init``."""
+    cfg = dataclasses.replace(gan_cfg, trainer=dataclasses.replace(gan_cfg.trainer, init_generator=str(init)))
+    stage_train_gan(cfg, seed, segments, text, outdir)
 
 
 def stage_decipher(section: DecipherRunConfig, features: Path, text: Path, outdir: Path) -> None:
@@ -352,6 +375,17 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
         if lay.self_train and not lay.decipher:
             r.run("self_train", to_dict(cfg.self_train), ["select", "features", *up], ["ctc.pt", "valid.st.phn"],
                   lambda d: stage_self_train(cfg.self_train, selected, features, inputs, gan_text, corpus, d))
+    if lay.warm_start:
+        warm = r.run("warm_init", {"b": to_dict(cfg.baselines), "g": to_dict(cfg.train.gan.generator)},
+                     ["decipher", "segments", "text"], ["init.pt", "valid.ctc.hyp"],
+                     lambda d: stage_warm_init(cfg.baselines, cfg.train.gan.generator, dec / "train.hyp", segments,
+                                               text, d)).dir
+        seed = cfg.train.seeds[0]
+        trained = r.run("train_warm", {"seed": seed, "gan": to_dict(cfg.train.gan)}, ["warm_init", "segments", "text"],
+                        ["best.pt", "result.json"],
+                        lambda d: stage_train_warm(cfg.train.gan, seed, warm / "init.pt", segments, text, d)).dir
+        r.run("decode_warm", to_dict(cfg.decode), ["train_warm", "segments", "text"], ["valid.viterbi.phn"],
+              lambda d: stage_decode_model(cfg.decode, trained / "best.pt", segments, text, corpus, d))
     return report(cfg, r, sentences)
 
 
@@ -400,6 +434,9 @@ def system_rows(cfg: DemoConfig, run_dir: Path) -> tuple[list[Row], str, Path]:
             rows += st_rows
             wer += [st_wer]
             main, plot_dir = gan_row, d
+    if lay.warm_start:
+        rows += [Row("per", ROW_WARM_CTC, run_dir / "warm_init" / "valid.ctc.hyp", "no labels; the GAN's starting point"),
+                 Row("per", ROW_WARM, run_dir / "decode_warm" / "valid.viterbi.phn", "checkpoint chosen without labels")]
     rows.append(Row("per", ROW_SUPERVISED, run_dir / "supervised" / "supervised.hyp",
                     "uses labels: an upper bound, not a result"))
     return rows + wer, main, plot_dir
@@ -439,7 +476,8 @@ def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
     baselines = {"k-means by rank": rates[ROW_KMEANS], "most frequent phone": rates[ROW_MOST_FREQUENT],
                  "supervised bound": rates[ROW_SUPERVISED]}
     with clock.stage("plots") as rec:
-        upstream = [n for n in ("decode", "decode_decipher", "self_train", "chance", "supervised", *lay.train_names)
+        upstream = [n for n in ("decode", "decode_decipher", "self_train", "decode_warm", "chance", "supervised",
+                                *lay.train_names)
                     if n in r.stages]
         fp = fingerprint({"v": STAGE_VERSION, "plots": to_dict(cfg.plots), "up": [r.stages[n].fp for n in upstream]})
         curves = run_dir / lay.train_names[0] if lay.train_names else None

@@ -28,7 +28,8 @@ ROW_SUPERVISED = "supervised upper bound (same generator, CTC on reference phone
 ROW_TABLE = "decipher: statistics-matching table alone"
 ROW_DECIPHER = "decipher (HMM, most likely phone per segment)"
 ROW_DECIPHER_LM = "decipher + LM (lexicon + word 4-gram)"
-ROW_WARM = "GAN warm-started from the decipher labels (Viterbi)"
+ROW_WARM_CTC = "generator trained on the decipher labels (CTC), before the GAN"
+ROW_WARM = "GAN warm-started from that generator (Viterbi)"
 NO_WORDS = "not run: no lexicon/word LM from prepare-text"
 
 
