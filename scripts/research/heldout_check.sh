@@ -5,15 +5,16 @@
 #   another phone inventory (British English RP, en-gb-x-rp; the demo is American English).
 # Every stage reads the English demo's config section, so nothing is tuned here.
 # Usage: scripts/research/heldout_check.sh OUT    (needs Debian's fortunes package; about 10 min on 2 cores)
+#   LANG_ID=en-us VARIANTS=m1,m3,f2 scripts/research/heldout_check.sh OUT   to change one factor at a time
 set -euo pipefail
 out=${1:?usage: heldout_check.sh OUT}
 cd "$(dirname "$0")/../.."
 W2VU=${W2VU:-.venv/bin/w2vu}; PY=${PY:-.venv/bin/python}
-cfg=configs/demo/en.yaml; lang=en-gb-x-rp
+cfg=configs/demo/en.yaml; lang=${LANG_ID:-en-gb-x-rp}; variants=${VARIANTS:-m2,m4,f4}
 log() { echo "[$(date '+%F %T')] $*"; }
 mkdir -p "$out"
-log "sentences";   $PY scripts/research/heldout_sentences.py "$out/sentences.txt"
-log "synth";       $W2VU synth "$out/sentences.txt" "$out/corpus" --config "$cfg#corpus" lang=$lang "voice.variants=[m2,m4,f4]"
+log "sentences";   [ -s "$out/sentences.txt" ] || $PY scripts/research/heldout_sentences.py "$out/sentences.txt"
+log "synth";       $W2VU synth "$out/sentences.txt" "$out/corpus" --config "$cfg#corpus" lang=$lang "voice.variants=[$variants]"
 log "text";        $W2VU prepare-text "$out/corpus/unpaired.txt" "$out/text" --config "$cfg#text" lang=$lang
 log "features";    $W2VU extract "$out/corpus" "$out/features" --config "$cfg#extract"
 log "segments";    $W2VU segments "$out/features" "$out/segments" --config "$cfg#segments"
