@@ -29,3 +29,34 @@ def test_an_init_for_other_features_is_refused(tmp_path):
     write_generator_init(tmp_path / "init.pt", Generator(5, 3, GeneratorConfig()), [BLANK, "a", "b"])
     with pytest.raises(ValueError, match="other features"):
         apply_generator_init(Generator(7, 3, GeneratorConfig()), tmp_path / "init.pt", ["<SIL>", "a", "b"])
+
+
+def test_the_trainer_starts_its_generator_from_an_init_and_records_it(tmp_path):
+    from wav2vec_u.config import apply_overrides, from_dict
+    from wav2vec_u.train.config import GanConfig
+    from wav2vec_u.train.data import FeatureSet, TextSet
+    from wav2vec_u.train.trainer import GanTrainer
+    from toys import make_toy, write_toy
+
+    toy = make_toy(num_phones=4, dim=8, noise=0.3, num_train=10, num_valid=5, num_text=50, seed=3)
+    write_toy(toy, tmp_path / "feats", tmp_path / "text")
+    train = FeatureSet.from_dir(tmp_path / "feats", "train")
+    text = TextSet.from_file(tmp_path / "text" / "phones.txt", toy.phones)
+    torch.manual_seed(5)
+    ctc = Generator(train.dim, len(toy.phones) + 1, GeneratorConfig())
+    init = write_generator_init(tmp_path / "init.pt", ctc, [BLANK, *toy.phones])
+
+    def trainer(name, *overrides):
+        cfg = from_dict(GanConfig, apply_overrides({}, ["discriminator.dim=8", *overrides]))
+        return GanTrainer(cfg, tmp_path / name, train, text, toy.phones)
+
+    warm, cold = trainer("warm", f"trainer.init_generator={init}"), trainer("cold")
+    src = {k: v for k, v in ctc.state_dict().items()}
+    for name, value in warm.gan.generator.state_dict().items():
+        if value.shape == src[name].shape:                       # every weight but the output rows
+            assert torch.equal(value, src[name]), name
+        else:                                                    # output rows: phone i is the CTC's row i + 1
+            assert torch.equal(value, src[name][1:]), name
+            assert not torch.equal(cold.gan.generator.state_dict()[name], value)
+    assert warm.lineage["init_generator"]["by_name"] == len(toy.phones)
+    assert len(warm.lineage["init_generator"]["sha256"]) == 64 and "init_generator" not in cold.lineage

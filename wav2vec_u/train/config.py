@@ -62,6 +62,9 @@ class TrainerConfig:
     num_samples: int = non_negative(default=3)  # sample decodings logged at validation
     progress: bool = True  # tqdm bar with updates/s
     resume: bool = True  # continue from <outdir>/last.pt when it exists
+    # A generator start from w2vu.train.warm_start.write_generator_init (e.g. CTC on pseudo-labels):
+    # applied to a fresh run only (a resumed run keeps its checkpoint's weights). "" = random start.
+    init_generator: str = ""
     # Divergence guard: training stops (exit code 3, no checkpoint written) when an update's |loss|
     # exceeds max_loss or NaN/inf appears. The losses are sums over the batch (BCE, gradient penalty,
     # batch-scaled smoothness and code penalties), so a healthy run scales with the batch size:

@@ -50,6 +50,8 @@ from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
 from wav2vec_u.tokens import drop_special
 from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
+from wav2vec_u.train.warm_start import apply_generator_init
+from wav2vec_u.io import sha256_file
 from wav2vec_u.metrics import error_rate
 
 log = logging.getLogger("wav2vec_u.train")
@@ -84,7 +86,13 @@ class GanTrainer:
         self.rank, self.world_size = rank, world_size
         self.device = torch.device(cfg.trainer.device)
         torch.manual_seed(cfg.trainer.seed)
-        self.gan = Gan(train.dim, len(self.phones), cfg.generator, cfg.discriminator).to(self.device)
+        self.gan = Gan(train.dim, len(self.phones), cfg.generator, cfg.discriminator)
+        if cfg.trainer.init_generator:
+            counts = apply_generator_init(self.gan.generator, cfg.trainer.init_generator, self.phones)
+            self.lineage = {**self.lineage, "init_generator": {"path": cfg.trainer.init_generator,
+                                                               "sha256": sha256_file(cfg.trainer.init_generator),
+                                                               **counts}}
+        self.gan = self.gan.to(self.device)
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=o.lr_g, betas=o.betas, eps=o.eps,
                                       weight_decay=o.weight_decay_g)
