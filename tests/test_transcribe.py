@@ -408,6 +408,42 @@ def test_gan_finds_its_segments_through_its_lineage(utterances, tmp_path):
         transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "o2", features_dir=frames, progress=False)
 
 
+def test_decipher_model_cuts_its_own_segments(archive, tmp_path):
+    """A decipherment model (tiny settings) trained on the archive's chunks, then transcribing one of
+    its recordings; no --features-dir: the model's lineage names its frame folder."""
+    from toys import write_bigram_arpa
+    from wav2vec_u.cli import main
+    from wav2vec_u.tokens import SIL
+    from wav2vec_u.transcribe.transcribe import transcribe_archive
+
+    assert main(["cut", str(archive), "--out", str(tmp_path / "chunks")]) == 0
+    assert main(["extract", str(tmp_path / "chunks"), str(tmp_path / "frames"), "--no-progress", "--no-wandb"]) == 0
+    # the "phones" of this text are its letters: decipherment needs statistics, not a real inventory
+    text = tmp_path / "text"
+    text.mkdir()
+    sents = [[c for c in s if c != " "] for s in SENTENCES * 3]
+    (text / "phones.txt").write_text("".join(" ".join([SIL, *s, SIL]) + "\n" for s in sents))
+    write_bigram_arpa(text / "lm.phones.4.arpa", sents)
+    tiny = ["seeds=[1]", "refine=1", "workers=1", "units.k=16", "match.steps=50", "match.restarts=2", "hmm.iters=2"]
+    assert main(["decipher", str(tmp_path / "frames"), str(tmp_path / "dec"), "--text-dir", str(text), *tiny,
+                 "--no-wandb"]) == 0
+    res = transcribe_archive(tmp_path / "dec" / "decipher.pt", [archive / "c.wav"], tmp_path / "out", progress=False)
+    assert res["transcribed"] == 1
+    tiers = tiers_from_csv(tmp_path / "out" / "c.csv")
+    chunks, phones = tiers["chunks"], tiers["phones"]
+    assert chunks and phones
+    assert {p[2] for p in phones} <= {c for s in sents for c in s}
+    starts = [p[0] for p in phones]
+    assert starts == sorted(starts)
+    assert all(p[0] < p[1] for p in phones)
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(phones, phones[1:]))
+    for p in phones:
+        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in chunks), p
+    conf = [float(r["confidence"]) for r in read_csv(tmp_path / "out" / "c.csv") if r["tier"] == "phones"]
+    assert all(0 < c <= 1 for c in conf)
+    assert_formats_agree(tmp_path / "out", "c", archive / "c.wav")
+
+
 def test_hf_ctc_model_reads_the_audio_itself(utterances, tmp_path, monkeypatch):
     """A fine-tuned Hugging Face CTC model (here a tiny random Wav2Vec2) needs no feature folder."""
     transformers = pytest.importorskip("transformers")
