@@ -551,13 +551,38 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
     assert sorted(len([r for r in by_rec.values() if r == {sp}]) for sp in ("train", "valid")) == [1, 2]
 
 
-def test_own_language_recipe_calls_only_w2vu_commands():
+def test_own_language_recipe_calls_only_w2vu_commands(tmp_path):
+    """run.sh with a stand-in for w2vu that records its calls: each method's stages, in order, with the
+    outputs of one stage handed to the next."""
+    import os
     import re
 
     from wav2vec_u.cli import COMMANDS
 
     run_sh = Path(__file__).resolve().parents[1] / "recipes" / "own-language" / "run.sh"
     subprocess.run(["bash", "-n", str(run_sh)], check=True)
-    used = re.findall(r"\$W2VU ([a-z-]+)", run_sh.read_text())
-    assert set(used) <= set(COMMANDS)
-    assert used == ["cut", "prepare-text", "extract", "segments", "train-gan", "select", "self-train", "transcribe"]
+    assert set(re.findall(r"\$W2VU ([a-z-]+)", run_sh.read_text())) <= set(COMMANDS)
+    stub = tmp_path / "w2vu"
+    stub.write_text('#!/usr/bin/env bash\necho "$*" >> "$STUB_LOG"\n'
+                    'if [ "$1" = select ]; then touch "$STUB_CHOSEN"; echo "chosen: $STUB_CHOSEN"; fi\n')
+    stub.chmod(0o755)
+
+    def calls(*args: str) -> list[list[str]]:
+        log = tmp_path / f"log{len(list(tmp_path.glob('log*')))}"
+        env = dict(os.environ, W2VU=str(stub), STUB_LOG=str(log), STUB_CHOSEN=str(tmp_path / "best.pt"))
+        subprocess.run(["bash", str(run_sh), "--audio", "A", "--text", "T", "--lang", "xx", "--out", "O", *args],
+                       check=True, env=env, capture_output=True, text=True)
+        return [line.split() for line in log.read_text().splitlines()]
+
+    dec = calls("--decipher-args", "seeds=[1,2] refine=1", "--st-args", "ctc.epochs=3")
+    assert [c[0] for c in dec] == ["cut", "prepare-text", "extract", "decipher", "self-train", "transcribe"]
+    assert dec[3] == ["decipher", "O/features", "O/decipher", "--text-dir", "O/text", "seeds=[1,2]", "refine=1"]
+    assert dec[4] == ["self-train", "O/features", "O/self_train", "--labels", "O/decipher/train.hyp",
+                      "--text-dir", "O/text", "ctc.epochs=3"]
+    assert dec[5][:2] == ["transcribe", "O/self_train/ctc.pt"] and "O/features" in dec[5]
+    assert [c[0] for c in calls("--stage", "7")] == ["transcribe"]
+    gan = calls("--method", "gan", "--seeds", "0 1", "--gan-args", "trainer.max_updates=10")
+    assert [c[0] for c in gan] == ["cut", "prepare-text", "extract", "segments", "train-gan", "train-gan", "select",
+                                   "self-train", "transcribe"]
+    assert gan[4][-2:] == ["trainer.seed=0", "trainer.max_updates=10"]
+    assert gan[7][3:5] == ["--checkpoint", str(tmp_path / "best.pt")]
