@@ -408,6 +408,42 @@ def test_gan_finds_its_segments_through_its_lineage(utterances, tmp_path):
         transcribe_archive(ckpt, [tmp_path / "rec"], tmp_path / "o2", features_dir=frames, progress=False)
 
 
+def test_decipher_model_cuts_its_own_segments(archive, tmp_path):
+    """A decipherment model (tiny settings) trained on the archive's chunks, then transcribing one of
+    its recordings; no --features-dir: the model's lineage names its frame folder."""
+    from toys import write_bigram_arpa
+    from wav2vec_u.cli import main
+    from wav2vec_u.tokens import SIL
+    from wav2vec_u.transcribe.transcribe import transcribe_archive
+
+    assert main(["cut", str(archive), "--out", str(tmp_path / "chunks")]) == 0
+    assert main(["extract", str(tmp_path / "chunks"), str(tmp_path / "frames"), "--no-progress", "--no-wandb"]) == 0
+    # the "phones" of this text are its letters: decipherment needs statistics, not a real inventory
+    text = tmp_path / "text"
+    text.mkdir()
+    sents = [[c for c in s if c != " "] for s in SENTENCES * 3]
+    (text / "phones.txt").write_text("".join(" ".join([SIL, *s, SIL]) + "\n" for s in sents))
+    write_bigram_arpa(text / "lm.phones.4.arpa", sents)
+    tiny = ["seeds=[1]", "refine=1", "workers=1", "units.k=16", "match.steps=50", "match.restarts=2", "hmm.iters=2"]
+    assert main(["decipher", str(tmp_path / "frames"), str(tmp_path / "dec"), "--text-dir", str(text), *tiny,
+                 "--no-wandb"]) == 0
+    res = transcribe_archive(tmp_path / "dec" / "decipher.pt", [archive / "c.wav"], tmp_path / "out", progress=False)
+    assert res["transcribed"] == 1
+    tiers = tiers_from_csv(tmp_path / "out" / "c.csv")
+    chunks, phones = tiers["chunks"], tiers["phones"]
+    assert chunks and phones
+    assert {p[2] for p in phones} <= {c for s in sents for c in s}
+    starts = [p[0] for p in phones]
+    assert starts == sorted(starts)
+    assert all(p[0] < p[1] for p in phones)
+    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(phones, phones[1:]))
+    for p in phones:
+        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in chunks), p
+    conf = [float(r["confidence"]) for r in read_csv(tmp_path / "out" / "c.csv") if r["tier"] == "phones"]
+    assert all(0 < c <= 1 for c in conf)
+    assert_formats_agree(tmp_path / "out", "c", archive / "c.wav")
+
+
 def test_hf_ctc_model_reads_the_audio_itself(utterances, tmp_path, monkeypatch):
     """A fine-tuned Hugging Face CTC model (here a tiny random Wav2Vec2) needs no feature folder."""
     transformers = pytest.importorskip("transformers")
@@ -515,13 +551,38 @@ def test_cut_recordings_into_training_utterances(archive, tmp_path):
     assert sorted(len([r for r in by_rec.values() if r == {sp}]) for sp in ("train", "valid")) == [1, 2]
 
 
-def test_own_language_recipe_calls_only_w2vu_commands():
+def test_own_language_recipe_calls_only_w2vu_commands(tmp_path):
+    """run.sh with a stand-in for w2vu that records its calls: each method's stages, in order, with the
+    outputs of one stage handed to the next."""
+    import os
     import re
 
     from wav2vec_u.cli import COMMANDS
 
     run_sh = Path(__file__).resolve().parents[1] / "recipes" / "own-language" / "run.sh"
     subprocess.run(["bash", "-n", str(run_sh)], check=True)
-    used = re.findall(r"\$W2VU ([a-z-]+)", run_sh.read_text())
-    assert set(used) <= set(COMMANDS)
-    assert used == ["cut", "prepare-text", "extract", "segments", "train-gan", "select", "self-train", "transcribe"]
+    assert set(re.findall(r"\$W2VU ([a-z-]+)", run_sh.read_text())) <= set(COMMANDS)
+    stub = tmp_path / "w2vu"
+    stub.write_text('#!/usr/bin/env bash\necho "$*" >> "$STUB_LOG"\n'
+                    'if [ "$1" = select ]; then touch "$STUB_CHOSEN"; echo "chosen: $STUB_CHOSEN"; fi\n')
+    stub.chmod(0o755)
+
+    def calls(*args: str) -> list[list[str]]:
+        log = tmp_path / f"log{len(list(tmp_path.glob('log*')))}"
+        env = dict(os.environ, W2VU=str(stub), STUB_LOG=str(log), STUB_CHOSEN=str(tmp_path / "best.pt"))
+        subprocess.run(["bash", str(run_sh), "--audio", "A", "--text", "T", "--lang", "xx", "--out", "O", *args],
+                       check=True, env=env, capture_output=True, text=True)
+        return [line.split() for line in log.read_text().splitlines()]
+
+    dec = calls("--decipher-args", "seeds=[1,2] refine=1", "--st-args", "ctc.epochs=3")
+    assert [c[0] for c in dec] == ["cut", "prepare-text", "extract", "decipher", "self-train", "transcribe"]
+    assert dec[3] == ["decipher", "O/features", "O/decipher", "--text-dir", "O/text", "seeds=[1,2]", "refine=1"]
+    assert dec[4] == ["self-train", "O/features", "O/self_train", "--labels", "O/decipher/train.hyp",
+                      "--text-dir", "O/text", "ctc.epochs=3"]
+    assert dec[5][:2] == ["transcribe", "O/self_train/ctc.pt"] and "O/features" in dec[5]
+    assert [c[0] for c in calls("--stage", "7")] == ["transcribe"]
+    gan = calls("--method", "gan", "--seeds", "0 1", "--gan-args", "trainer.max_updates=10")
+    assert [c[0] for c in gan] == ["cut", "prepare-text", "extract", "segments", "train-gan", "train-gan", "select",
+                                   "self-train", "transcribe"]
+    assert gan[4][-2:] == ["trainer.seed=0", "trainer.max_updates=10"]
+    assert gan[7][3:5] == ["--checkpoint", str(tmp_path / "best.pt")]
