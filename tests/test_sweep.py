@@ -1,6 +1,7 @@
 """``w2vu sweep``: a stacked member equals the same run alone; a diverged member is dropped; folders as train-gan's."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -135,3 +136,21 @@ def test_a_sweep_member_resumes_as_a_train_gan_run(tmp_path):
     a = load_checkpoint(tmp_path / "alone" / "last.pt")["generator"]["proj.weight"]
     b = load_checkpoint(tmp_path / "sweep" / "seed2" / "last.pt")["generator"]["proj.weight"]
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_local_launcher_runs_each_stack_as_a_submitit_job(tmp_path):
+    """--launcher local: two stacks (stack size 1) as two submitit jobs in subprocesses; the runs'
+    weights equal those of the same sweep trained in this process."""
+    pytest.importorskip("submitit")
+    common = _write_toy(tmp_path)
+    args = ["--seeds", "1", "2", "--stack-size", "1", *common, "trainer.max_updates=20"]
+    assert main(["sweep", str(tmp_path / "jobs"), "--launcher", "local", *args]) == 0
+    assert main(["sweep", str(tmp_path / "here"), *args]) == 0
+    jobs = json.loads((tmp_path / "jobs" / "sweep.json").read_text())
+    here = json.loads((tmp_path / "here" / "sweep.json").read_text())
+    assert jobs["stacks"] == [["seed1"], ["seed2"]]
+    assert len(list((tmp_path / "jobs" / "submitit").glob("*_result.pkl"))) == 2  # two jobs ran
+    for a, b in zip(jobs["runs"], here["runs"]):
+        assert a["status"] == b["status"] == "done" and a["step"] == 20
+        assert a["param_checksum"] == pytest.approx(b["param_checksum"], rel=1e-6)
+    assert Path(jobs["chosen"]).name == Path(here["chosen"]).name

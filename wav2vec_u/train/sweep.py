@@ -313,19 +313,20 @@ def train_stack(cfgs: Sequence[GanConfig], outdirs: Sequence[str | Path], wandb:
             train_log.removeFilter(tag)
 
 
-def _run_stack_job(cfgs: list[GanConfig], outdirs: list[str], wandb: bool) -> dict[str, dict]:
-    """A submitit job: one stack (console logging set up in the job's process)."""
+def _run_stack_job(cfgs: list[GanConfig], outdirs: list[str], wandb: bool, threads: int) -> dict[str, dict]:
+    """A submitit job: one stack (console logging and the caller's CPU thread count set in the job's process)."""
     from wav2vec_u.tracking import setup_logging  # noqa: PLC0415
 
     setup_logging()
+    torch.set_num_threads(threads)
     return train_stack(cfgs, outdirs, wandb)
 
 
 class _Job:
     """A submitit job that requeues itself when pre-empted or out of time (it resumes from last.pt)."""
 
-    def __call__(self, cfgs: list[GanConfig], outdirs: list[str], wandb: bool) -> dict[str, dict]:
-        return _run_stack_job(cfgs, outdirs, wandb)
+    def __call__(self, cfgs: list[GanConfig], outdirs: list[str], wandb: bool, threads: int) -> dict[str, dict]:
+        return _run_stack_job(cfgs, outdirs, wandb, threads)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         import submitit  # noqa: PLC0415
@@ -364,7 +365,8 @@ def run_stacks(stacks: list[list[SweepRun]], outdir: Path, sweep: SweepConfig, w
             results.update(train_stack([r.cfg for r in runs], [outdir / r.name for r in runs], wandb))
         return results
     ex = _executor(sweep, outdir / "submitit")
-    args = [([r.cfg for r in runs], [str(outdir / r.name) for r in runs], wandb) for runs in stacks]
+    threads = torch.get_num_threads()
+    args = [([r.cfg for r in runs], [str(outdir / r.name) for r in runs], wandb, threads) for runs in stacks]
     if sweep.launcher == "local":
         jobs = [ex.submit(_Job(), *a) for a in args]
     else:
