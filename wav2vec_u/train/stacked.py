@@ -178,8 +178,10 @@ class StackedTrainer:
 
     def keep(self, indices: Sequence[int]) -> None:
         """Go on with the members at ``indices`` only (the others diverged)."""
-        idx = torch.tensor(list(indices), dtype=torch.long, device=self.device)
         self.members = [self.members[i] for i in indices]
+        if not self.members:  # every run diverged: nothing left to update
+            return
+        idx = torch.tensor(list(indices), dtype=torch.long, device=self.device)
         self.params = self.params.select(idx)
         self.moments = {w: [(a[idx].clone(), b[idx].clone()) for a, b in ms] for w, ms in self.moments.items()}
         self._diverged = self._diverged[idx]

@@ -306,9 +306,17 @@ def train_stack(cfgs: Sequence[GanConfig], outdirs: Sequence[str | Path], wandb:
                     for level, note in m._resume_notes:
                         log.log(level, "%s", note)
                     tr.forget_steps_after(m.step if was else -1)
-            stack = StackedTrainer(members)
-            log.info("training %d runs as one stacked model: %s", len(members), ", ".join(o.name for o in outdirs))
-            return SweepLoop(stack, [o.name for o in outdirs]).train()
+            # runs resumed at different updates (a diverged run starts again from 0) train as separate stacks
+            by_step: dict[int, list[int]] = {}
+            for i, m in enumerate(members):
+                by_step.setdefault(m.step, []).append(i)
+            results: dict[str, dict] = {}
+            for step, idx in sorted(by_step.items()):
+                names = [outdirs[i].name for i in idx]
+                log.info("training %d runs as one stacked model%s: %s", len(idx),
+                         f" from update {step}" if step else "", ", ".join(names))
+                results.update(SweepLoop(StackedTrainer([members[i] for i in idx]), names).train())
+            return results
         finally:
             train_log.removeFilter(tag)
 
