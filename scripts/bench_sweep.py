@@ -20,6 +20,7 @@ a large share, batching runs cannot speed them up much (the ceiling is 100 % / t
 from __future__ import annotations
 
 import argparse
+import copy
 import resource
 import subprocess
 import sys
@@ -37,12 +38,12 @@ from wav2vec_u.train.trainer import GanTrainer  # noqa: E402
 
 def make_sets(size: str, device: torch.device, runs: int) -> tuple[list, tuple]:
     """The runs' configs (seeds 1..N) and the feature/text sets they share."""
-    cfgs, sets = [], None
+    cfg, train, text, phones = make_inputs(size, device, amp=False)
+    cfgs = []
     for seed in range(1, runs + 1):
-        cfg, train, text, phones = make_inputs(size, device, amp=False, seed=seed)
-        sets = sets or (train, text, phones)
-        cfgs.append(cfg)
-    return cfgs, sets
+        cfgs.append(copy.deepcopy(cfg))
+        cfgs[-1].trainer.seed = seed
+    return cfgs, (train, text, phones)
 
 
 def timed(device: torch.device, step, n: int) -> float:

@@ -169,3 +169,23 @@ def test_rerunning_a_sweep_resumes_its_runs(tmp_path):
     assert again["chosen"] == first["chosen"]
     rows = [json.loads(line) for line in (tmp_path / "sw" / "lr_g0.0004_seed1" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss_g" in r] == [10, 20]  # nothing trained twice
+
+
+def test_stacked_member_equals_the_run_alone_with_static_shapes(toy_sets):
+    """trainer.static_shapes (the GPU setting: batches padded to the longest utterance of the set, the
+    join's R = T, no host synchronisation): the same equality, over 60 updates."""
+    torch.set_num_threads(1)
+    train, text, phones = toy_sets
+    settings = [("trainer.seed=4", "trainer.static_shapes=true"),
+                ("trainer.seed=5", "trainer.static_shapes=true", "optim.lr_d=0.001")]
+    members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
+    stack = StackedTrainer(members)
+    for _ in range(60):
+        stack.train_step()
+    stack.unstack()
+    for s, member in zip(settings, members):
+        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
+        for _ in range(60):
+            alone.train_step()
+        for p, q in zip(alone.gan.parameters(), member.gan.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-5), float((p - q).abs().max())

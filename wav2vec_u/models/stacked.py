@@ -117,13 +117,14 @@ def stacked_discriminator(params: StackedParams, cfg: DiscriminatorConfig, x: to
     return (y * valid).sum(2) / valid.sum(2).clamp(min=1)
 
 
-def stacked_join(logits: torch.Tensor, padding_mask: torch.Tensor,
-                 draw: Callable[[list[int]], list[torch.Tensor]] | None) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def stacked_join(logits: torch.Tensor, padding_mask: torch.Tensor, draw: Callable[[list[int]], list[torch.Tensor]] | None,
+                 static_shape: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """:func:`~wav2vec_u.models.join.join_segments` of every member: logits (N, B, T, V), padding_mask (N, B, T).
 
     ``draw(runs)``: given each member's R (its largest number of runs, at least 1), member m's
     ``B * R_m + 1`` draws of U[0, 1), as its own join's ``torch.rand`` in training; None averages
     the runs (evaluation). Returns joined (N, B, R, V) with R = max R_m, mask (N, B, R), and the R_m.
+    ``static_shape``: every R_m is T, as the single join's (no host synchronisation).
     """
     N, B, T, V = logits.shape
     device = logits.device
@@ -134,7 +135,10 @@ def stacked_join(logits: torch.Tensor, padding_mask: torch.Tensor,
     start = valid & ~same_as_prev
     run_idx = torch.cumsum(start.long(), dim=2) - 1
     n_runs = start.sum(2)  # (N, B)
-    runs = [max(r, 1) for r in n_runs.max(1).values.tolist()]  # one host synchronisation, as the single join
+    if static_shape:
+        runs = [max(T, 1)] * N
+    else:  # one host synchronisation, as the single join
+        runs = [max(r, 1) for r in n_runs.max(1).values.tolist()]
     R = max(runs)
     rows = N * B
     dummy = rows * R
@@ -164,17 +168,17 @@ def stacked_join(logits: torch.Tensor, padding_mask: torch.Tensor,
 
 
 def stacked_gradient_penalty(params: StackedParams, cfg: DiscriminatorConfig, real: torch.Tensor, fake: torch.Tensor,
-                             lengths: torch.Tensor, alpha: torch.Tensor, norm: str = "time") -> torch.Tensor:
+                             lengths: list[int], alpha: torch.Tensor, norm: str = "time") -> torch.Tensor:
     """:func:`~wav2vec_u.models.losses.gradient_penalty` of every member -> (N,).
 
-    real (N, B1, T1, V), fake (N, B2, T2, V); ``lengths`` (N,): each member's
+    real (N, B1, T1, V), fake (N, B2, T2, V); ``lengths``: each member's
     ``min(T1_m, T2_m)`` (the single penalty cuts both to the shorter one, so a member's
     interpolation has its own length; positions past it are padding here); alpha (N, b).
     """
     b = min(real.shape[1], fake.shape[1])
-    t = int(lengths.max())
+    t = max(lengths)
     real, fake = real[:, :b, :t], fake[:, :b, :t]
-    beyond = torch.arange(t, device=real.device) >= lengths[:, None]  # (N, t)
+    beyond = torch.arange(t, device=real.device) >= torch.tensor(lengths, device=real.device)[:, None]  # (N, t)
     a = alpha.view(-1, b, 1, 1)
     interp = (a * real + (1 - a) * fake).masked_fill(beyond[:, None, :, None], 0.0).detach().requires_grad_(True)
     mask = beyond[:, None, :].expand(-1, b, -1)

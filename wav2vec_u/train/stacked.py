@@ -261,7 +261,7 @@ class StackedTrainer:
         B = x.shape[1]
         with torch.no_grad():
             logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
-            joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B))
+            joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
         fake = self._fake(joined, jmask)
         real = self._real(tokens, tmask, V)
@@ -277,7 +277,7 @@ class StackedTrainer:
             for i, (m, w) in enumerate(zip(self.members, self.gp_weight)):
                 if w > 0:  # a run alone draws its alphas only when its penalty is on
                     alpha[i] = torch.rand(b, device=self.device, generator=m.torch_rng)
-            cut = torch.tensor([min(t, r) for t, r in zip(text_lengths, runs)], device=self.device)
+            cut = [min(t, r) for t, r in zip(text_lengths, runs)]
             gp = stacked_gradient_penalty(self.params, c.discriminator, real, fake, cut, alpha, norm=c.loss.gp_norm)
             w = _same(self.gp_weight, self.device)
             loss = loss + w * gp if not isinstance(w, torch.Tensor) else loss + torch.where(w > 0, w * gp, 0.0)
@@ -289,7 +289,7 @@ class StackedTrainer:
         c = self.cfg
         N, B = x.shape[:2]
         logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
-        joined, jmask, _ = stacked_join(logits, lmask, self._uniforms(B))
+        joined, jmask, _ = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
         fake = self._fake(joined, jmask)
         d_fake = stacked_discriminator(self.params, c.discriminator, fake, jmask)
