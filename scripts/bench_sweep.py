@@ -90,6 +90,10 @@ def peak_memory(which: str, size: str, device: torch.device, runs: int) -> float
         stack.train_step()
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's peak, inherited at fork)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
