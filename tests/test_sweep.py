@@ -1,6 +1,8 @@
 """``w2vu sweep``: a stacked member equals the same run alone; a diverged member is dropped; folders as train-gan's."""
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,33 @@ def test_stacked_member_equals_the_run_alone_with_static_shapes(toy_sets):
             alone.train_step()
         for p, q in zip(alone.gan.parameters(), member.gan.parameters()):
             assert torch.allclose(p, q, rtol=0, atol=1e-5), float((p - q).abs().max())
+
+
+def test_a_signal_saves_every_run_and_the_same_command_finishes_them(tmp_path, monkeypatch):
+    """SIGUSR1 (pre-emption) at update 30: every run's last.pt at 30, no selection yet; the same command
+    again resumes them and ends where an uninterrupted sweep ends."""
+    common = _write_toy(tmp_path)
+    original = StackedTrainer.train_step
+
+    def step_then_signal(self):
+        out = original(self)
+        if self.step == 30:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return out
+
+    monkeypatch.setattr(StackedTrainer, "train_step", step_then_signal)
+    args = ["--seeds", "1", "2", *common, "trainer.max_updates=60"]
+    assert main(["sweep", str(tmp_path / "sw"), *args]) == 0
+    stopped = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert [(r["status"], r["step"]) for r in stopped["runs"]] == [("preempted", 30)] * 2
+    assert load_checkpoint(tmp_path / "sw" / "seed2" / "last.pt")["step"] == 30
+    assert stopped["chosen"] is None and not (tmp_path / "sw" / "selection.json").exists()
+    monkeypatch.undo()
+    assert main(["sweep", str(tmp_path / "sw"), *args]) == 0
+    assert main(["sweep", str(tmp_path / "straight"), *args]) == 0
+    resumed = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "sweep.json").read_text())
+    for a, b in zip(resumed["runs"], straight["runs"]):
+        assert a["status"] == b["status"] == "done" and a["step"] == 60
+        assert a["param_checksum"] == pytest.approx(b["param_checksum"], rel=1e-9)
+    assert Path(resumed["chosen"]).name == Path(straight["chosen"]).name

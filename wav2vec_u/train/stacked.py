@@ -21,7 +21,6 @@ equal in a stack: :func:`stack_key` groups runs by them.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Sequence
 
 import torch
@@ -33,7 +32,6 @@ from wav2vec_u.models.stacked import (StackedParams, check_stackable, stacked_di
 from wav2vec_u.train.config import GanConfig
 from wav2vec_u.train.trainer import _LOSS_TOO_LARGE, _NONFINITE_GRADS, _NONFINITE_LOSS, GanTrainer, TrainingDiverged
 
-log = logging.getLogger("wav2vec_u.train")
 
 # settings that may differ between the members of one stack (each member's own value is used)
 PER_MEMBER = ("trainer.seed", "trainer.init_generator", "optim.lr_g", "optim.lr_d", "optim.betas", "optim.eps",

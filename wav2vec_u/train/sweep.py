@@ -371,6 +371,10 @@ def run_stacks(stacks: list[list[SweepRun]], outdir: Path, sweep: SweepConfig, w
         for i, runs in enumerate(stacks):
             log.info("stack %d/%d", i + 1, len(stacks))
             results.update(train_stack([r.cfg for r in runs], [outdir / r.name for r in runs], wandb))
+            if any(results[r.name]["status"] == "preempted" for r in runs):
+                log.warning("stopped by a signal after stack %d of %d; run the same command again to resume", i + 1,
+                            len(stacks))
+                break
         return results
     ex = _executor(sweep, outdir / "submitit")
     threads = torch.get_num_threads()
@@ -397,7 +401,7 @@ def select_members(outdir: Path, results: dict[str, dict], tolerance: float) -> 
     from wav2vec_u.train.selection import select_checkpoints, selection_record  # noqa: PLC0415
 
     ckpts = [outdir / name / "best.pt" for name, r in results.items()
-             if r.get("status") in ("done", "preempted") and (outdir / name / "best.pt").is_file()]
+             if r.get("status") == "done" and (outdir / name / "best.pt").is_file()]
     if not ckpts:
         log.warning("no run wrote a best.pt (no validation split or no phone LM?): nothing to select")
         return None
@@ -439,7 +443,12 @@ def run_sweep(base: GanConfig, sweep: SweepConfig, outdir: str | Path, wandb: bo
         log.info("sweep: %d runs in %d stacked model(s) (per-run settings that can share one: %s)", len(runs),
                  len(stacks), ", ".join(PER_MEMBER))
         results = run_stacks(stacks, outdir, sweep, wandb)
-        report = select_members(outdir, results, sweep.tolerance)
+        unfinished = [r.name for r in runs if results.get(r.name, {}).get("status") in (None, "preempted")]
+        report = None
+        if unfinished:  # the choice is made once every run has finished (or diverged, or failed)
+            log.warning("%d runs have not finished (%s): no selection yet", len(unfinished), ", ".join(unfinished))
+        else:
+            report = select_members(outdir, results, sweep.tolerance)
         if report is not None:
             write_json(outdir / "selection.json", report)
         summary = {"runs": [{"name": r.name, "settings": r.settings, "folder": str(outdir / r.name),

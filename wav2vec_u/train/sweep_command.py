@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     print(summary["table"])
     if summary["chosen"]:
         print(f"chosen: {summary['chosen']}")
-    failed = [r["name"] for r in summary["runs"] if r.get("status") not in ("done",)]
-    if failed:
-        log.warning("%d of %d runs did not finish: %s", len(failed), len(summary["runs"]), ", ".join(failed))
-    return 0 if summary["chosen"] or not failed else 3
+    not_done = [r["name"] for r in summary["runs"] if r.get("status") != "done"]
+    if not_done:
+        log.warning("%d of %d runs did not finish: %s", len(not_done), len(summary["runs"]), ", ".join(not_done))
+    # exit 3 (as train-gan when its run diverges) only when no run finished or can still resume
+    alive = [r for r in summary["runs"] if r.get("status") not in ("diverged", "failed")]
+    return 0 if alive else 3
