@@ -105,14 +105,18 @@ def stacked_discriminator(params: StackedParams, cfg: DiscriminatorConfig, x: to
     assert x.dim() == 4 and padding_mask.shape == x.shape[:3], (x.shape, padding_mask.shape)
     k = cfg.kernel
     left, right = (k - 1, 0) if cfg.causal else ((k - 1) // 2, k // 2)
-    y = x.transpose(2, 3)
+    N, B, T, V = x.shape
+    # the members side by side on the channel axis, (B, N * C, T), from the first layer to the last:
+    # each layer is one grouped convolution, with no copies between layers
+    y = x.permute(1, 0, 3, 2).reshape(B, N * V, T)
     convs = params.discriminator
     n_layers = len(convs) // 2
     for i in range(n_layers):
-        y = _grouped_conv(F.pad(y, (left, right)), convs[2 * i], convs[2 * i + 1])
+        w, b = convs[2 * i], convs[2 * i + 1]
+        y = F.conv1d(F.pad(y, (left, right)), w.reshape(-1, *w.shape[2:]), b.reshape(-1), groups=N)
         if 0 < i < n_layers - 1:
             y = F.gelu(y)
-    y = y.squeeze(2)  # (N, B, T)
+    y = y.view(B, N, T).transpose(0, 1)  # (N, B, T)
     valid = (~padding_mask).to(y.dtype)
     return (y * valid).sum(2) / valid.sum(2).clamp(min=1)
 
