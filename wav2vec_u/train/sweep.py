@@ -293,6 +293,11 @@ def train_stack(cfgs: Sequence[GanConfig], outdirs: Sequence[str | Path], wandb:
         for m, o, cfg in zip(members, outdirs, cfgs):
             o.mkdir(parents=True, exist_ok=True)
             save_config(cfg, o / "config.yaml")
+        if wandb and len(members) > 1:
+            # the Tracker starts W&B runs with reinit=True, which finishes the previous run of the process
+            log.warning("W&B logs one run per process: the %d runs of this stack log to their metrics.jsonl only "
+                        "(stack size 1, --stack-size 1, gives each run its W&B run)", len(members))
+            wandb = False
         try:
             for m, o, cfg, was in zip(members, outdirs, cfgs, resumed):
                 with _as_member(o.name):
