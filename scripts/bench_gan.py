@@ -39,6 +39,9 @@ from wav2vec_u.train.trainer import GanTrainer
 SIZES = {
     "paper": (512, 41, 384, 160, 90),  # PCA 512, ~40 phones + <SIL>, D 384 wide, batch 160
     "demo": (64, 30, 128, 64, 40),  # a small synthetic-corpus run
+    # the demo's own GAN settings (configs/gan/cpu.yaml: batch 40, D 64 wide) on its 195-dim MFCC
+    # segments: ~13 words x ~3.5 phones x ~1.1 segments per English sentence, ~40 phones with <SIL>
+    "democpu": (195, 40, 64, 40, 50),
     "toy": (32, 20, 64, 64, 20),  # the learning test's toy cipher
     # 2.0: wav2vec 2.0 Large frames at 50 Hz, no PCA; ~10 s of speech after VAD = 500 frames
     "paper2": (1024, 41, 384, 160, 500),
@@ -66,7 +69,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
+def make_inputs(size: str, device: torch.device, amp: bool, seed: int = 1) -> tuple:
+    """Random features and text of the given sizes and the config of a run on them:
+    (cfg, FeatureSet, TextSet, phones). scripts/bench_sweep.py shares the sets between runs."""
     dim, V, ddim, B, T = SIZES[size]
     v2 = size.endswith("2")
     rng = np.random.default_rng(0)
@@ -81,9 +86,14 @@ def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
     base = load_yaml(resource_path("configs", "gan", "w2vu2.yaml")) if v2 else {}
     cfg = from_dict(GanConfig, apply_overrides(base, [
         f"discriminator.dim={ddim}", f"data.batch_size={B}", f"trainer.device={device}", f"trainer.amp={str(amp).lower()}",
-        "trainer.progress=false", f"trainer.static_shapes={str(device.type == 'cuda').lower()}"]))
-    return GanTrainer(cfg, "/nonexistent", FeatureSet(feats, lengths, device=device, targets=targets),
-                      TextSet(sents, phones, device=device), phones)
+        "trainer.progress=false", f"trainer.static_shapes={str(device.type == 'cuda').lower()}", f"trainer.seed={seed}"]))
+    return (cfg, FeatureSet(feats, lengths, device=device, targets=targets), TextSet(sents, phones, device=device),
+            phones)
+
+
+def make_trainer(size: str, device: torch.device, amp: bool) -> GanTrainer:
+    cfg, train, text, phones = make_inputs(size, device, amp)
+    return GanTrainer(cfg, "/nonexistent", train, text, phones)
 
 
 class FlopCounter(TorchDispatchMode):

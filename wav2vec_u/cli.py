@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-text": ("wav2vec_u.text.prepare_command", "normalise and phonemise unpaired text; phone dictionary, lexicon, KenLM phone and word LMs"),
     "train-gan": ("wav2vec_u.train.train_command", "train the wav2vec-U GAN on segment features and phonemised text"),
     "decipher": ("wav2vec_u.decipher.decipher_command", "learn phones from frame features and unpaired text by statistics matching and a decipherment HMM (no GAN)"),
+    "sweep": ("wav2vec_u.train.sweep_command", "train many GAN runs (seeds x settings) as stacked models in one process, then pick one without labels"),
     "select": ("wav2vec_u.train.select_command", "pick the best of several GAN runs without labels (paper Eqs. 5-6)"),
     "decode": ("wav2vec_u.decode.decode_command", "decode features with a trained generator: Viterbi phones, or words with lexicon + word LM"),
     "score": ("wav2vec_u.decode.score_command", "PER/WER of hypotheses against references, with alignments"),

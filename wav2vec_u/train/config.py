@@ -13,6 +13,7 @@ wav2vec-U 2.0's (frame features, auxiliary targets)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from wav2vec_u.config import at_least, in_range, non_negative, positive
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
@@ -87,3 +88,35 @@ class GanConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass
+class SlurmConfig:
+    """Where ``w2vu sweep --launcher slurm`` submits (submitit's ``slurm_*`` parameters)."""
+
+    partition: str = ""  # "" = the cluster's default partition
+    timeout_min: int = at_least(1, default=24 * 60)  # per job (one stack); pre-empted/timed-out jobs requeue
+    gpus_per_node: int = non_negative(default=0)
+    cpus_per_task: int = at_least(1, default=2)
+    mem_gb: int = at_least(1, default=16)
+    array_parallelism: int = at_least(1, default=64)  # jobs of the array running at once
+    account: str = ""
+    qos: str = ""
+
+
+@dataclass
+class SweepConfig:
+    """A grid of GAN runs (``w2vu sweep``): every combination of ``grid`` values, for every seed.
+
+    ``grid`` maps a dotted GanConfig key to its values, e.g.
+    ``{"loss.gradient_penalty": [1.5, 2.0], "optim.lr_g": [0.0004, 0.001]}``; runs that differ only
+    in seeds, learning rates, betas, eps, weight decay, clip norm and loss weights train as one
+    stacked model (``wav2vec_u.train.stacked.PER_MEMBER``), the others as separate stacks.
+    """
+
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])  # reference README: 5 seeds per setting
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    tolerance: float = positive(default=1.2)  # paper Eq. 6: the 1.2 of the cross-run selection
+    stack_size: int = non_negative(default=0)  # at most this many runs per stacked model; 0 = no limit
+    launcher: Literal["none", "local", "slurm"] = "none"  # none: this process; local/slurm: submitit jobs
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -110,7 +112,21 @@ def train_gan(cfg: GanConfig, outdir: str | Path, wandb: bool = False) -> dict:
         return _train_gan(cfg, outdir, wandb, rank, world, device)
 
 
-def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int, device: str) -> dict:
+@dataclass
+class GanInputs:
+    """What a GAN run learns from, loaded once (``w2vu sweep`` shares it between its runs)."""
+
+    phones: list[str]
+    train: FeatureSet
+    text: TextSet
+    valid: FeatureSet | None
+    lm: Any
+    lineage: dict[str, Any]  # features, text, phone_lm, input hashes, files: recorded in every checkpoint
+    inputs: dict[str, str]  # role -> sha256
+
+
+def load_inputs(cfg: GanConfig, device: str) -> GanInputs:
+    """Read the features, text, phone LM and their hashes that ``cfg.data`` names."""
     feat_dir, text_dir = Path(cfg.data.features), Path(cfg.data.text)
     phones = read_dictionary(text_dir)
     train = FeatureSet.from_dir(feat_dir, cfg.data.train_split, device=device, **aux_target_options(cfg, feat_dir))
@@ -133,6 +149,13 @@ def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int,
     lineage = {"features": str(feat_dir), "text": str(text_dir), "phone_lm": str(lm_path) if lm_path else None,
                "inputs": inputs, "files": {k: str(p) for k, p in files.items()},
                "feature_kind": feature_kind(feat_dir)}
+    return GanInputs(phones, train, text, valid, lm, lineage, inputs)
+
+
+def _train_gan(cfg: GanConfig, outdir: Path, wandb: bool, rank: int, world: int, device: str) -> dict:
+    data = load_inputs(cfg, device)
+    phones, train, text, valid, lm, lineage, inputs = (data.phones, data.train, data.text, data.valid, data.lm,
+                                                       data.lineage, data.inputs)
     trainer = GanTrainer(cfg, outdir, train, text, phones, valid=valid, lm=lm, lineage=lineage, rank=rank,
                          world_size=world)
     trainer.maybe_resume()  # before anything in outdir is rewritten: a refused resume changes nothing

@@ -106,6 +106,9 @@ class GanTrainer:
         self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
         self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
         self.crop_gen = torch.Generator().manual_seed(cfg.trainer.seed + 104729)
+        # the stream of dropout, join and penalty draws: None = torch's global one (a run alone);
+        # ``w2vu sweep`` gives each of its runs its own generator, saved under the same key
+        self.torch_rng: torch.Generator | None = None
         self.step = 0
         self.best_metric = math.inf
         self.history: list[dict[str, Any]] = []
@@ -120,7 +123,8 @@ class GanTrainer:
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        rng = {"torch": torch.get_rng_state(), "crop": self.crop_gen.get_state()}
+        torch_state = self.torch_rng.get_state() if self.torch_rng is not None else torch.get_rng_state()
+        rng = {"torch": torch_state, "crop": self.crop_gen.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
@@ -144,7 +148,10 @@ class GanTrainer:
         self.step = int(state["step"])
         self.best_metric = float(state["best_metric"])
         self.history = list(state.get("history", []))
-        torch.set_rng_state(state["rng"]["torch"])
+        if self.torch_rng is not None:
+            self.torch_rng.set_state(state["rng"]["torch"])
+        else:
+            torch.set_rng_state(state["rng"]["torch"])
         self.crop_gen.set_state(state["rng"]["crop"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
