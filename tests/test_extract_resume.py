@@ -179,3 +179,20 @@ def test_shard_ranges_and_batches():
     batches = make_batches([100, 400, 300, 200], batch_samples=800, max_batch=3)
     assert batches == [[1, 2], [3, 0]]
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3]
+
+
+def test_local_launcher_runs_the_shards_as_jobs_and_merges(corpus, tmp_path, capsys):
+    """``--shards 2 --launcher local``: two submitit jobs (subprocesses), then the merge: the same bytes as one run."""
+    pytest.importorskip("submitit")
+    from wav2vec_u.cli import main
+
+    assert main(["extract", str(corpus / "train.tsv"), str(tmp_path / "direct"), "--no-progress", "--no-wandb"]) == 0
+    out = tmp_path / "jobs"
+    assert main(["extract", str(corpus / "train.tsv"), str(out), "--shards", "2", "--launcher", "local",
+                 "--no-wandb"]) == 0
+    for name in ("train.npy", "train.lengths"):
+        assert (out / name).read_bytes() == (tmp_path / "direct" / name).read_bytes(), name
+    assert not list(out.glob("train.shard*"))
+    assert len(list((out / "submitit").glob("*_result.pkl"))) == 2          # two jobs ran
+    assert main(["extract", str(corpus / "train.tsv"), str(out), "--launcher", "local", "--no-wandb"]) == 2
+    assert "--launcher needs --shards N" in capsys.readouterr().err

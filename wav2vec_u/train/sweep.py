@@ -348,25 +348,9 @@ class _Job:
 
 
 def _executor(sweep: SweepConfig, folder: Path) -> Any:
-    try:
-        import submitit  # noqa: PLC0415
-    except ImportError:
-        raise RuntimeError("--launcher local/slurm needs submitit: pip install submitit") from None
-    if sweep.launcher == "local":
-        return submitit.LocalExecutor(folder=str(folder))
-    s = sweep.slurm
-    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
-    params: dict[str, Any] = {"timeout_min": s.timeout_min, "gpus_per_node": s.gpus_per_node,
-                              "cpus_per_task": s.cpus_per_task, "mem_gb": s.mem_gb,
-                              "slurm_array_parallelism": s.array_parallelism, "name": "w2vu-sweep"}
-    if s.partition:
-        params["slurm_partition"] = s.partition
-    if s.account:
-        params["slurm_account"] = s.account
-    if s.qos:
-        params["slurm_qos"] = s.qos
-    ex.update_parameters(**params)
-    return ex
+    from wav2vec_u.launch import make_executor  # noqa: PLC0415
+
+    return make_executor(sweep.launcher, sweep.slurm, folder, "w2vu-sweep")
 
 
 def run_stacks(stacks: list[list[SweepRun]], outdir: Path, sweep: SweepConfig, wandb: bool) -> dict[str, dict]:
