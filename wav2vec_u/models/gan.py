@@ -77,9 +77,12 @@ def real_distributions(tokens: torch.Tensor, padding_mask: torch.Tensor, num_pho
 
 
 def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, tokens: torch.Tensor,
-                            token_mask: torch.Tensor, cfg: LossConfig, static_shape: bool = False
-                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    with torch.no_grad():
+                            token_mask: torch.Tensor, cfg: LossConfig, static_shape: bool = False,
+                            fake_grad: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """D step. ``fake_grad``: keep the generator in the graph (the reference does), so the loss also
+    has gradients for G's weights (never stepped here; ``optim.clip_scope=both`` counts them in the
+    clip norm). D's gradients are the same either way."""
+    with torch.set_grad_enabled(fake_grad and torch.is_grad_enabled()):
         gen = generate(gan.generator, feats, feat_mask, static_shape)
     fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
     real = real_distributions(tokens, token_mask, gan.num_phones, cfg.real_label_smoothing)
@@ -89,7 +92,7 @@ def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tens
     loss = loss_fake + loss_real
     stats = {"loss_dense_d": loss_fake.detach(), "loss_token_d": loss_real.detach()}
     if cfg.gradient_penalty > 0:
-        gp = gradient_penalty(gan.discriminator, real, fake, norm=cfg.gp_norm)
+        gp = gradient_penalty(gan.discriminator, real, fake, norm=cfg.gp_norm, detach=not fake_grad)
         loss = loss + cfg.gradient_penalty * gp
         stats["grad_pen"] = gp.detach()
     stats["loss_d"] = loss.detach()

@@ -38,7 +38,7 @@ def generator_gan_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
                      real: torch.Tensor, fake: torch.Tensor, norm: str = "time",
-                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+                     alpha: torch.Tensor | None = None, detach: bool = True) -> torch.Tensor:
     """Gradient penalty on interpolations of real (B1, T1, V) and fake (B2, T2, V) inputs.
 
     Both are cut to the smaller batch and time sizes; one ``alpha`` ~ U(0, 1) per utterance
@@ -46,6 +46,8 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     reference's form: the gradient's 2-norm over the *time* axis, one term (‖g‖ − 1)² per
     utterance and phone, all summed. ``norm="sample"`` is textbook WGAN-GP: the norm over the
     whole sample, one term per utterance, summed. Returns a scalar (not yet weighted).
+    ``detach=False`` keeps the interpolation attached to ``fake``'s graph (the reference's form), so
+    the penalty also has gradients for the generator; D's gradients are the same either way.
     """
     b = min(real.shape[0], fake.shape[0])
     t = min(real.shape[1], fake.shape[1])
@@ -53,7 +55,9 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     if alpha is None:
         alpha = torch.rand(b, device=real.device, dtype=real.dtype)
     alpha = alpha.view(b, 1, 1)
-    interp = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
+    interp = alpha * real + (1 - alpha) * fake
+    if detach or not interp.requires_grad:
+        interp = interp.detach().requires_grad_(True)
     scores = discriminator(interp, None)
     (grad,) = torch.autograd.grad(scores, interp, grad_outputs=torch.ones_like(scores), create_graph=True)
     if norm == "time":

@@ -257,7 +257,8 @@ class StackedTrainer:
     def _d_loss(self, x, xmask, lengths, tokens, tmask, text_lengths) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
         B = x.shape[1]
-        with torch.no_grad():
+        fake_grad = c.optim.clip_scope == "both"  # G stays in the graph: its gradients count in the clip norm
+        with torch.set_grad_enabled(fake_grad):
             logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
             joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
@@ -276,7 +277,8 @@ class StackedTrainer:
                 if w > 0:  # a run alone draws its alphas only when its penalty is on
                     alpha[i] = torch.rand(b, device=self.device, generator=m.torch_rng)
             cut = [min(t, r) for t, r in zip(text_lengths, runs)]
-            gp = stacked_gradient_penalty(self.params, c.discriminator, real, fake, cut, alpha, norm=c.loss.gp_norm)
+            gp = stacked_gradient_penalty(self.params, c.discriminator, real, fake, cut, alpha, norm=c.loss.gp_norm,
+                                          detach=not fake_grad)
             w = _same(self.gp_weight, self.device)
             loss = loss + w * gp if not isinstance(w, torch.Tensor) else loss + torch.where(w > 0, w * gp, 0.0)
             stats["grad_pen"] = gp.detach()
@@ -317,15 +319,21 @@ class StackedTrainer:
         d_turn = self.members[0].is_d_step(self.step)
         x, xmask, lengths = self._features()
         tokens, tmask, text_lengths = self._text()
+        o = self.cfg.optim
         if d_turn:
             loss, stats = self._d_loss(x, xmask, lengths, tokens, tmask, text_lengths)
-            params, which = self.params.discriminator, "d"
+            params, others, which = self.params.discriminator, self.params.generator, "d"
         else:
             loss, stats = self._g_loss(x, xmask, lengths)
-            params, which = self.params.generator, "g"
-        grads = list(torch.autograd.grad(loss.sum(), params))
+            params, others, which = self.params.generator, self.params.discriminator, "g"
+        # clip_scope=both: the other model's gradients of the same loss count in the norm (never stepped)
+        wrt = params + (others if o.clip_scope == "both" else [])
+        grads = [g if g is not None else torch.zeros_like(p)
+                 for g, p in zip(torch.autograd.grad(loss.sum(), wrt, allow_unused=True), wrt)]
+        if o.grad_scale == "per_utterance":  # the reference: divide by the batch's utterances before clipping
+            grads = [g / x.shape[1] for g in grads]
         gnorm = self._clip(grads)
-        self._adam(which, params, grads)
+        self._adam(which, params, grads[:len(params)])
         self.step += 1
         self._watch_divergence(loss.detach(), gnorm, d_turn)
         stats["grad_norm_d" if d_turn else "grad_norm_g"] = gnorm
@@ -343,7 +351,8 @@ class StackedTrainer:
 
     @torch.no_grad()
     def _adam(self, which: str, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        """torch.optim.Adam's single-tensor step (what it runs on a CPU), per member's settings."""
+        """torch.optim.Adam's (or AdamW's, optim.decoupled_weight_decay) single-tensor step (what it runs on a CPU),
+        per member's settings."""
         self.adam_steps[which] += 1
         step = self.adam_steps[which]
         h = self.h
@@ -358,8 +367,13 @@ class StackedTrainer:
         b2 = _same(h["beta2"], dev)
         one_minus_b2 = _same([1 - b for b in h["beta2"]], dev)
         wd_t = _same(wd, dev)
+        decoupled = self.cfg.optim.decoupled_weight_decay
         for p, g, (ea, eas) in zip(params, grads, self.moments[which]):
-            if isinstance(wd_t, torch.Tensor):
+            if decoupled:  # torch AdamW: p *= 1 - lr * wd before the Adam step
+                lr_t = _same(lr, dev)
+                if isinstance(wd_t, torch.Tensor) or isinstance(lr_t, torch.Tensor) or wd_t != 0:
+                    p.mul_(1 - _bc(lr_t, p) * _bc(wd_t, p))
+            elif isinstance(wd_t, torch.Tensor):
                 g = g + _bc(wd_t, g) * p
             elif wd_t != 0:
                 g = g.add(p, alpha=wd_t)

@@ -1,0 +1,174 @@
+"""Reference-parity options of the GAN trainer (issue 14): each pinned against a value worked out by hand.
+
+The defaults keep our behaviour; ``configs/gan/w2vu.yaml`` sets the reference's. docs/gan.md,
+"Reference parity options", lists them.
+"""
+
+import math
+
+import pytest
+import torch
+
+from wav2vec_u.config import apply_overrides, from_dict
+from wav2vec_u.train.config import GanConfig, OptimConfig
+from wav2vec_u.train.data import FeatureSet, TextSet
+from wav2vec_u.train.stacked import StackedTrainer, build_members
+from wav2vec_u.train.trainer import GanTrainer, make_optimizer, scale_and_clip
+from toys import make_toy
+
+BATCH = 4
+
+
+def _cfg(*overrides: str) -> GanConfig:
+    return from_dict(GanConfig, apply_overrides({}, ["discriminator.dim=8", f"data.batch_size={BATCH}",
+                                                     "trainer.progress=false", *overrides]))
+
+
+@pytest.fixture(scope="module")
+def toy_sets():
+    toy = make_toy(num_phones=6, dim=8, noise=0.5, num_train=40, num_valid=4, num_text=80, seed=0)
+    phones = toy.phones + ["<SIL>"]
+    return FeatureSet(toy.train.feats, toy.train.lengths), TextSet(toy.text, phones), phones
+
+
+def _trainer(toy_sets, *overrides: str) -> GanTrainer:
+    torch.set_num_threads(1)
+    train, text, phones = toy_sets
+    return GanTrainer(_cfg(*overrides), "/nonexistent/parity", train, text, phones)
+
+
+def _both_step(a: GanTrainer, b: GanTrainer) -> tuple[dict, dict]:
+    """One update of each with the same random draws (dropout, join, penalty: torch's global stream)."""
+    state = torch.get_rng_state()
+    sa = a.train_step()
+    torch.set_rng_state(state)
+    return sa, b.train_step()
+
+
+def _grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
+    return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+
+def _norm(*grad_lists: list[torch.Tensor | None]) -> float:
+    return math.sqrt(sum(float((g.double() ** 2).sum()) for gl in grad_lists for g in gl if g is not None))
+
+
+# -- 1. gradient scaling before clipping ---------------------------------------------------------
+def test_scale_and_clip_by_hand():
+    """grad (3, 4): norm 5. Clip at 3: unscaled it is clipped to 3/5 of itself, (1.8, 2.4); divided by
+    2 utterances first it is (1.5, 2.0), norm 2.5 < 3, so left alone. The norm returned is after scaling."""
+    p = torch.nn.Parameter(torch.zeros(2))
+    p.grad = torch.tensor([3.0, 4.0])
+    assert float(scale_and_clip([p], 3.0)) == pytest.approx(5.0)
+    assert torch.allclose(p.grad, torch.tensor([1.8, 2.4]))
+    p.grad = torch.tensor([3.0, 4.0])
+    assert float(scale_and_clip([p], 3.0, scale=1 / 2)) == pytest.approx(2.5)
+    assert torch.allclose(p.grad, torch.tensor([1.5, 2.0]))
+
+
+def test_grad_scale_per_utterance_divides_by_the_batch(toy_sets):
+    """optim.grad_scale=per_utterance: the same first G and D updates' gradient norms are those of the
+    summed loss divided by the batch (4 utterances), exactly; the default (sum) keeps them whole."""
+    ours = _trainer(toy_sets, "optim.clip_norm=1e9")
+    ref = _trainer(toy_sets, "optim.clip_norm=1e9", "optim.grad_scale=per_utterance")
+    assert ours.cfg.optim.grad_scale == "sum" and OptimConfig().grad_scale == "sum"
+    for key in ("grad_norm_g", "grad_norm_d"):  # update 0 is G's, update 1 D's (no clipping: the same weights)
+        sa, sb = _both_step(ours, ref)
+        a, b = float(sa[key]), float(sb[key])
+        assert a > 0 and b == pytest.approx(a / BATCH, rel=1e-5), key
+    # and with clipping on, the reference clips far less often: the summed norm is BATCH x larger
+    clipped = _trainer(toy_sets, "optim.grad_scale=per_utterance", "optim.clip_norm=1e-3")
+    clipped.train_step()
+    assert _norm(_grads(clipped.gan.generator)) == pytest.approx(1e-3, rel=1e-3)
+
+
+# -- 2. clip-norm scope ----------------------------------------------------------------------------
+def test_clip_scope_both_by_hand():
+    """Stepped model's grad (3, 4), the other model's (12): joint norm 13; clip at 6.5 halves both."""
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    a.grad, b.grad = torch.tensor([3.0, 4.0]), torch.tensor([12.0])
+    assert float(scale_and_clip([a, b], 6.5)) == pytest.approx(13.0)
+    assert torch.allclose(a.grad, torch.tensor([1.5, 2.0])) and torch.allclose(b.grad, torch.tensor([6.0]))
+
+
+def test_clip_scope_both_counts_the_other_models_gradients(toy_sets):
+    """optim.clip_scope=both: on a G update D's weights get the G loss's gradients too, on a D update G's
+    get the D loss's (the reference detaches neither); the logged norm covers both. The stepped model's
+    own gradients are the same as with the default scope."""
+    ours = _trainer(toy_sets, "optim.clip_norm=1e9")
+    ref = _trainer(toy_sets, "optim.clip_norm=1e9", "optim.clip_scope=both")
+    for key, stepped, other in (("grad_norm_g", "generator", "discriminator"),
+                                ("grad_norm_d", "discriminator", "generator")):
+        sa, sb = _both_step(ours, ref)
+        a, b = float(sa[key]), float(sb[key])
+        own_a, own_b = _grads(getattr(ours.gan, stepped)), _grads(getattr(ref.gan, stepped))
+        for x, y in zip(own_a, own_b):
+            assert torch.allclose(x, y, rtol=1e-5, atol=1e-7), key
+        assert all(g is None for g in _grads(getattr(ours.gan, other)))  # default: the other has none
+        others = _grads(getattr(ref.gan, other))
+        assert all(g is not None for g in others) and _norm(others) > 0
+        assert a == pytest.approx(_norm(own_a), rel=1e-5)
+        assert b == pytest.approx(_norm(own_b, others), rel=1e-5) and b > a
+
+
+# -- 7. weight decay ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("decoupled, expected", [
+    # coupled (Adam + L2): g = wd * p = 0.5, Adam's first step moves p by lr * g / (|g| + eps)
+    (False, 1 - 0.1 * 0.5 / (0.5 + 1e-6)),
+    # decoupled (AdamW): p *= 1 - lr * wd = 0.95; the Adam step of g = 0 is 0
+    (True, 1 - 0.1 * 0.5),
+])
+def test_weight_decay_coupled_or_decoupled_by_hand(decoupled, expected):
+    p = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    opt = make_optimizer([p], lr=0.1, weight_decay=0.5, o=OptimConfig(decoupled_weight_decay=decoupled))
+    p.grad = torch.zeros_like(p)
+    opt.step()
+    assert float(p.detach()) == pytest.approx(expected, rel=0, abs=1e-9)
+
+
+def test_resume_applies_the_configs_weight_decay_kind(toy_sets):
+    """torch keeps the decoupled flag in Adam's param groups, so loading an AdamW run's state into a run
+    configured for L2 decay would silently stay decoupled; resume's optimiser settings apply the config's
+    choice and record the change."""
+    old = _trainer(toy_sets, "optim.decoupled_weight_decay=true")
+    new = _trainer(toy_sets)
+    new.opt_d.load_state_dict(old.opt_d.state_dict())
+    if "decoupled_weight_decay" not in new.opt_d.param_groups[0]:
+        pytest.skip("this torch keeps the kind of decay in the optimiser's class only")
+    assert new.opt_d.param_groups[0]["decoupled_weight_decay"]  # what the load left
+    changed = new._apply_optim_settings()
+    assert not any(g["decoupled_weight_decay"] for g in new.opt_d.param_groups + new.opt_g.param_groups)
+    assert changed["optim.decoupled_weight_decay"] == (True, False)
+
+
+# -- the stacked sweep model implements them identically ---------------------------------------------
+def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
+    """w2vu sweep's stacked update with every option above at the reference's value, clipping biting
+    (clip norm 0.05) and weight decay on both models: each member equals its run alone (40 updates)."""
+    torch.set_num_threads(1)
+    train, text, phones = toy_sets
+    ref = ("optim.grad_scale=per_utterance", "optim.clip_scope=both", "optim.decoupled_weight_decay=true",
+           "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
+    settings = [(*ref, "trainer.seed=1"), (*ref, "trainer.seed=2", "optim.lr_g=0.001", "optim.weight_decay_d=0.3")]
+    members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
+    stack = StackedTrainer(members)
+    norms = []
+    for _ in range(40):
+        norms.append(stack.train_step().get("grad_norm_d"))
+    stack.unstack()
+    assert any(n is not None and float(n.max()) > 0.05 for n in norms)  # clipping bit
+    for s, member in zip(settings, members):
+        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
+        for _ in range(40):
+            alone.train_step()
+        for (name, p), q in zip(alone.gan.named_parameters(), member.gan.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
+
+
+def test_w2vu_yaml_sets_the_reference_behaviour():
+    """configs/gan/w2vu.yaml claims the reference's settings: it sets each option to the reference's value."""
+    from wav2vec_u.config import load_config
+    from wav2vec_u.train.train_command import DEFAULT_CONFIG
+
+    o = load_config(GanConfig, DEFAULT_CONFIG, []).optim
+    assert (o.grad_scale, o.clip_scope, o.decoupled_weight_decay) == ("per_utterance", "both", True)
