@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from wav2vec_u.config import apply_overrides, from_dict
+from wav2vec_u.models.join import reference_runs
+from wav2vec_u.models.losses import code_penalty, smoothness_penalty
 from wav2vec_u.train.config import GanConfig, OptimConfig
 from wav2vec_u.train.data import FeatureSet, TextSet
 from wav2vec_u.train.stacked import StackedTrainer, build_members
@@ -141,6 +143,73 @@ def test_resume_applies_the_configs_weight_decay_kind(toy_sets):
     assert changed["optim.decoupled_weight_decay"] == (True, False)
 
 
+# -- 3. where the smoothness and code penalties are computed -----------------------------------------
+def test_reference_runs_by_hand():
+    """Utterance 0: 3 frames of 4 (padded), runs (a)(b)(c) = 3; utterance 1: 4 frames, runs (a a)(b b) = 2. Ours pads the joined logits to 3; the reference marks utterance 0's
+    padded tail as one more run before dropping it, so pads to 3 + 1 = 4."""
+    joined_mask = torch.tensor([[False, False, False], [False, False, True]])
+    padding_mask = torch.tensor([[False, False, False, True], [False, False, False, False]])
+    assert int(reference_runs(joined_mask, padding_mask)) == 4
+    # no utterance padded: R is the most runs
+    assert int(reference_runs(joined_mask, torch.zeros(2, 4, dtype=torch.bool))) == 3
+    # the longest utterance has the most runs: no extra position
+    assert int(reference_runs(torch.tensor([[False, False, True], [False, False, False]]), padding_mask)) == 3
+
+
+def test_code_penalty_counts_padding_as_uniform_by_hand():
+    """One valid position with softmax (1/4, 3/4) (logits 0, ln 3), counted over 2 positions: the padded
+    one is uniform (1/2, 1/2), so the mean is (3/8, 5/8); unpadded only it is (1/4, 3/4)."""
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0]]])
+    mask = torch.tensor([[False, True]])
+
+    def expected(p):
+        ppl = math.exp(-sum(q * math.log(q + 1e-7) for q in p))
+        return (2 - ppl) / 2, ppl
+
+    for kwargs, p in (({}, (0.25, 0.75)), ({"uniform_to": 2}, (0.375, 0.625)),
+                      ({"uniform_to": 3}, ((0.25 + 1.0) / 3, (0.75 + 1.0) / 3))):
+        code, ppl = code_penalty(logits, mask, **kwargs)
+        want_code, want_ppl = expected(p)
+        assert float(code) == pytest.approx(want_code, rel=1e-5) and float(ppl) == pytest.approx(want_ppl, rel=1e-5)
+
+
+def test_smoothness_over_the_reference_length_by_hand():
+    """Joined logits (0, 0), (1, 2), padding: squared differences 1 + 4 = 5 (the padded one is zeroed);
+    mean over B x (T - 1) x V = 1 x 2 x 2 -> 5/4; over the reference's length 4: 1 x 3 x 2 -> 5/6."""
+    logits = torch.tensor([[[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]]])
+    mask = torch.tensor([[False, False, True]])
+    assert float(smoothness_penalty(logits, mask)) == pytest.approx(5 / 4)
+    assert float(smoothness_penalty(logits, mask, length=torch.tensor(4))) == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_penalty_input_joined_uses_the_joined_logits(toy_sets, static):
+    """loss.penalty_input=joined: the G step's penalties are the hand-checked functions above on the
+    joined logits, over the reference's length (with static shapes too, where the tensors are longer)."""
+    from wav2vec_u.models.gan import Gan, generate, generator_step_loss
+    torch.set_num_threads(1)
+    train, _, _ = toy_sets
+    cfg = _cfg("loss.penalty_input=joined")
+    assert _cfg().loss.penalty_input == "segments"
+    torch.manual_seed(0)
+    gan = Gan(train.dim, 7, cfg.generator, cfg.discriminator)
+    x, xmask = train.batch(torch.arange(BATCH), static=static)
+    torch.manual_seed(1)
+    _, stats = generator_step_loss(gan, x, xmask, cfg.loss, static_shape=static)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        gen = generate(gan.generator, x, xmask, static)
+        R = reference_runs(gen.joined_mask, gen.padding_mask)
+        code, _ = code_penalty(gen.joined, gen.joined_mask, uniform_to=R)
+        smooth = smoothness_penalty(gen.joined, gen.joined_mask, length=R)
+    if static:  # the tensors run past the reference's length: their padding must not be counted
+        assert int(R) < gen.joined.shape[1]
+    assert float(stats["code_pen"]) == pytest.approx(float(code), rel=1e-5)
+    assert float(stats["smoothness"]) == pytest.approx(float(smooth), rel=1e-5)
+    before, _ = code_penalty(gen.logits.detach(), gen.padding_mask)  # the test can fail: the two forms differ here
+    assert float(stats["code_pen"]) != pytest.approx(float(before), rel=1e-3)
+
+
 # -- the stacked sweep model implements them identically ---------------------------------------------
 def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     """w2vu sweep's stacked update with every option above at the reference's value, clipping biting
@@ -148,7 +217,7 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     torch.set_num_threads(1)
     train, text, phones = toy_sets
     ref = ("optim.grad_scale=per_utterance", "optim.clip_scope=both", "optim.decoupled_weight_decay=true",
-           "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
+           "loss.penalty_input=joined", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
     settings = [(*ref, "trainer.seed=1"), (*ref, "trainer.seed=2", "optim.lr_g=0.001", "optim.weight_decay_d=0.3")]
     members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
     stack = StackedTrainer(members)
@@ -170,5 +239,7 @@ def test_w2vu_yaml_sets_the_reference_behaviour():
     from wav2vec_u.config import load_config
     from wav2vec_u.train.train_command import DEFAULT_CONFIG
 
-    o = load_config(GanConfig, DEFAULT_CONFIG, []).optim
+    cfg = load_config(GanConfig, DEFAULT_CONFIG, [])
+    o = cfg.optim
     assert (o.grad_scale, o.clip_scope, o.decoupled_weight_decay) == ("per_utterance", "both", True)
+    assert cfg.loss.penalty_input == "joined"

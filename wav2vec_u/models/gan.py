@@ -18,7 +18,7 @@ from torch import nn
 
 from wav2vec_u.models.discriminator import Discriminator
 from wav2vec_u.models.generator import Generator
-from wav2vec_u.models.join import join_segments
+from wav2vec_u.models.join import join_segments, reference_runs
 from wav2vec_u.models.losses import (auxiliary_loss, code_penalty, discriminator_gan_loss, generator_gan_loss,
                                      gradient_penalty, smoothness_penalty)
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
@@ -109,8 +109,13 @@ def generator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, 
     fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
     d_fake = gan.discriminator(fake, gen.joined_mask)
     loss_g = generator_gan_loss(d_fake)
-    smooth = smoothness_penalty(gen.logits.float(), gen.padding_mask)
-    code, ppl = code_penalty(gen.logits, gen.padding_mask)
+    if cfg.penalty_input == "joined":  # the reference: on the joined logits, its padding counted
+        R = reference_runs(gen.joined_mask, gen.padding_mask)
+        smooth = smoothness_penalty(gen.joined.float(), gen.joined_mask, length=R)
+        code, ppl = code_penalty(gen.joined, gen.joined_mask, uniform_to=R)
+    else:
+        smooth = smoothness_penalty(gen.logits.float(), gen.padding_mask)
+        code, ppl = code_penalty(gen.logits, gen.padding_mask)
     cw = cfg.code_penalty if code_weight is None else code_weight
     # reference: mean-reduced penalties are scaled by the batch size (the GAN loss is a sum)
     loss = loss_g + B * cfg.smoothness * smooth + B * cw * code

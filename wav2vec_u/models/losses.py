@@ -69,27 +69,40 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     return ((g - 1) ** 2).sum()
 
 
-def smoothness_penalty(logits: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+def smoothness_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
+                       length: torch.Tensor | int | None = None) -> torch.Tensor:
     """Mean squared difference of consecutive logits. logits (B, T, V), padding_mask (B, T).
 
     Differences whose later position is padding are zeroed; the mean runs over all
-    B x (T-1) x V entries (zeros included), as the reference computes it.
+    B x (T-1) x V entries (zeros included), as the reference computes it. ``length``: divide by
+    B x (length - 1) x V instead, as if the tensor were padded (or cut) to ``length`` positions
+    (the reference's joined length, :func:`~wav2vec_u.models.join.reference_runs`).
     """
     diff = (logits[:, 1:] - logits[:, :-1]) ** 2
     diff = diff.masked_fill(padding_mask[:, 1:, None], 0.0)
-    return diff.mean()
+    if length is None:
+        return diff.mean()
+    B, _, V = logits.shape
+    return diff.sum() / (B * V * (torch.as_tensor(length, device=logits.device) - 1).clamp(min=1))
 
 
-def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
+                 uniform_to: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(V − perplexity of the batch-averaged softmax) / V over unpadded positions.
 
     logits (B, T, V), padding_mask (B, T). Returns (penalty, perplexity): penalty is 0 when the
-    batch uses all V phones equally, (V − 1) / V when it uses one.
+    batch uses all V phones equally, (V − 1) / V when it uses one. ``uniform_to``: average over
+    B x ``uniform_to`` positions instead, the padded ones counted as the uniform distribution (the
+    reference's form on joined logits, whose padding is zero logits).
     """
     V = logits.shape[-1]
     probs = torch.softmax(logits.float(), dim=-1)
     valid = (~padding_mask).to(probs.dtype)[:, :, None]
-    avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
+    if uniform_to is None:
+        avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
+    else:
+        total = logits.shape[0] * torch.as_tensor(uniform_to, device=probs.device, dtype=probs.dtype)
+        avg = ((probs * valid).sum((0, 1)) + (total - valid.sum()) / V) / total.clamp(min=1)
     ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
     return (V - ppl) / V, ppl
 

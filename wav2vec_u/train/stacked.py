@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wav2vec_u.config import to_dict
+from wav2vec_u.models.join import reference_runs
 from wav2vec_u.models.stacked import (StackedParams, check_stackable, stacked_discriminator, stacked_generator,
                                       stacked_gradient_penalty, stacked_join)
 from wav2vec_u.train.config import GanConfig
@@ -294,15 +295,24 @@ class StackedTrainer:
         fake = self._fake(joined, jmask)
         d_fake = stacked_discriminator(self.params, c.discriminator, fake, jmask)
         loss_g = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="none").sum(1)
-        # smoothness: each member's mean over its own B x (T'_m - 1) x V differences
-        diff = ((logits[:, :, 1:] - logits[:, :, :-1]) ** 2).masked_fill(lmask[:, :, 1:, None], 0.0)
-        k, s, pad = c.generator.kernel, c.generator.stride, c.generator.kernel // 2
-        out_len = [(n + 2 * pad - k) // s + 1 for n in lengths]
-        smooth = diff.float().sum((1, 2, 3)) / torch.tensor([B * (t - 1) * V for t in out_len], device=self.device)
-        # code penalty: (V - perplexity of each member's batch-averaged softmax) / V
-        probs = torch.softmax(logits.float(), dim=-1)
-        valid = (~lmask).to(probs.dtype)[..., None]
-        avg = (probs * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
+        if c.loss.penalty_input == "joined":  # the reference's form (losses.smoothness_penalty/code_penalty)
+            R = reference_runs(jmask, lmask).to(torch.float32)  # (N,) each member's joined length
+            diff = ((joined[:, :, 1:] - joined[:, :, :-1]) ** 2).masked_fill(jmask[:, :, 1:, None], 0.0)
+            smooth = diff.float().sum((1, 2, 3)) / (B * V * (R - 1).clamp(min=1))
+            probs = torch.softmax(joined.float(), dim=-1)
+            valid = (~jmask).to(probs.dtype)[..., None]
+            n_valid = valid.sum((1, 2))  # (N, 1)
+            avg = ((probs * valid).sum((1, 2)) + (B * R[:, None] - n_valid) / V) / (B * R[:, None]).clamp(min=1)
+        else:
+            # smoothness: each member's mean over its own B x (T'_m - 1) x V differences
+            diff = ((logits[:, :, 1:] - logits[:, :, :-1]) ** 2).masked_fill(lmask[:, :, 1:, None], 0.0)
+            k, s, pad = c.generator.kernel, c.generator.stride, c.generator.kernel // 2
+            out_len = [(n + 2 * pad - k) // s + 1 for n in lengths]
+            smooth = diff.float().sum((1, 2, 3)) / torch.tensor([B * (t - 1) * V for t in out_len], device=self.device)
+            # code penalty: (V - perplexity of each member's batch-averaged softmax) / V
+            probs = torch.softmax(logits.float(), dim=-1)
+            valid = (~lmask).to(probs.dtype)[..., None]
+            avg = (probs * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
         ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum(-1))
         code = (V - ppl) / V
         ws = _same([B * m.cfg.loss.smoothness for m in self.members], self.device)
