@@ -13,7 +13,7 @@ from wav2vec_u.config import apply_overrides, from_dict
 from wav2vec_u.models.join import reference_runs
 from wav2vec_u.models.losses import code_penalty, smoothness_penalty
 from wav2vec_u.train.config import GanConfig, OptimConfig
-from wav2vec_u.train.data import FeatureSet, TextSet
+from wav2vec_u.train.data import EpochSampler, FeatureSet, LengthBatchSampler, ReplacementSampler, TextSet
 from wav2vec_u.train.stacked import StackedTrainer, build_members
 from wav2vec_u.train.trainer import GanTrainer, make_optimizer, scale_and_clip
 from toys import make_toy
@@ -210,6 +210,65 @@ def test_penalty_input_joined_uses_the_joined_logits(toy_sets, static):
     assert float(stats["code_pen"]) != pytest.approx(float(before), rel=1e-3)
 
 
+# -- 6. data sampling -------------------------------------------------------------------------------
+def test_length_batches_are_built_once_and_only_reordered_by_hand():
+    """Lengths 5 2 9 2 7, batch 2: longest first 9 (#2), 7 (#4), 5 (#0), then the two 2s (#1, #3) in a
+    seeded order, so the batches are {2, 4}, {0, one of 1/3}, {the other} (the last one smaller). Every
+    epoch visits exactly these batches; only their order changes."""
+    sampler = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1)
+    first = [set(b.tolist()) for b in sampler.batches]
+    assert first[0] == {2, 4} and 0 in first[1] and len(first[1]) == 2 and len(first[2]) == 1
+    assert first[1] | first[2] == {0, 1, 3}
+    orders = []
+    for _ in range(8):  # 8 epochs
+        epoch = [tuple(sorted(sampler.next().tolist())) for _ in range(3)]
+        assert sorted(epoch) == sorted(tuple(sorted(b)) for b in first)
+        orders.append(epoch)
+    assert len(set(map(tuple, orders))) > 1  # the order is shuffled per epoch
+    again = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1)
+    again.load_state_dict({**sampler.state_dict()})
+    assert again.next().tolist() == sampler.next().tolist()  # resume continues the order
+
+
+def test_text_is_drawn_with_replacement_one_line_per_utterance():
+    """3 sentences, 5 utterances: a batch drawn with replacement must repeat a sentence (pigeonhole);
+    without replacement (ours) no batch of 3 repeats one. The size follows the feature batch."""
+    draws = ReplacementSampler(3, batch_size=5, seed=1)
+    for _ in range(20):
+        b = draws.next()
+        assert len(b) == 5 and len(set(b.tolist())) <= 3
+    assert len(draws.next(2)) == 2
+    ours = EpochSampler(3, batch_size=3, seed=1)
+    assert all(sorted(ours.next().tolist()) == [0, 1, 2] for _ in range(5))
+    with pytest.raises(ValueError, match="data.sampling"):
+        draws.load_state_dict(ours.state_dict())
+
+
+def test_trainer_with_reference_sampling(toy_sets):
+    """data.sampling=reference, 40 utterances in batches of 6: six full batches and one of 4, each of
+    utterances of adjacent lengths; the text batch has one sentence per utterance; 14 updates (two
+    epochs) run, and the default keeps a fresh permutation of fixed-size batches."""
+    t = _trainer(toy_sets, "data.sampling=reference", "data.batch_size=6")
+    assert isinstance(_trainer(toy_sets).feat_sampler, EpochSampler)
+    sizes = [len(b) for b in t.feat_sampler.batches]
+    assert sizes == [6] * 6 + [4]
+    lengths = t.train_set.lengths
+    spans = [(int(lengths[b].min()), int(lengths[b].max())) for b in t.feat_sampler.batches]
+    assert all(lo >= hi_next for (lo, _), (_, hi_next) in zip(spans, spans[1:]))  # sorted, no overlap
+    assert len(t._text_indices(4)) == 4
+    for _ in range(14):
+        t.train_step()
+    assert t.feat_sampler.epoch == 1 and t.feat_sampler.pos == 7
+
+
+def test_stacked_refuses_reference_sampling_with_a_smaller_last_batch(toy_sets):
+    train, text, phones = toy_sets
+    cfgs = [_cfg("data.sampling=reference", "data.batch_size=6", f"trainer.seed={i}") for i in (1, 2)]
+    members = build_members(cfgs, ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
+    with pytest.raises(ValueError, match="data.sampling=reference"):
+        StackedTrainer(members)
+
+
 # -- the stacked sweep model implements them identically ---------------------------------------------
 def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     """w2vu sweep's stacked update with every option above at the reference's value, clipping biting
@@ -217,7 +276,7 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     torch.set_num_threads(1)
     train, text, phones = toy_sets
     ref = ("optim.grad_scale=per_utterance", "optim.clip_scope=both", "optim.decoupled_weight_decay=true",
-           "loss.penalty_input=joined", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
+           "loss.penalty_input=joined", "data.sampling=reference", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
     settings = [(*ref, "trainer.seed=1"), (*ref, "trainer.seed=2", "optim.lr_g=0.001", "optim.weight_decay_d=0.3")]
     members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
     stack = StackedTrainer(members)

@@ -29,6 +29,11 @@ class DataConfig:
     text_batch_size: int = non_negative(default=0)  # sentences of real text per update; 0 = same as batch_size
     # crop longer utterances to this many segments (random window); 0 = no crop
     max_segments: int = non_negative(default=0)
+    # How batches are drawn: "epoch" = a fresh permutation of the utterances and of the sentences each
+    # epoch, fixed batch sizes (ours); "reference" = fairseq's: feature batches of similar lengths built
+    # once (length-sorted, the last one smaller), only their order shuffled per epoch, and one random
+    # sentence per utterance drawn with replacement (train.data.LengthBatchSampler, ReplacementSampler)
+    sampling: Literal["epoch", "reference"] = "epoch"
     text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
     # 2.0: suffix of the auxiliary target files beside the features ({split}.km, one line per utterance:
     # the k-means id of every MFCC frame; reference task.aux_target_postfix: km); read when loss.aux_weight > 0

@@ -109,6 +109,11 @@ class StackedTrainer:
                              + ", ".join(f"{m.outdir}: {m.step}" for m in members))
         c = first.cfg
         check_stackable(c.generator, c.discriminator)
+        if c.data.sampling == "reference" and len(members) > 1 and len(first.train_set) % c.data.batch_size:
+            raise ValueError(
+                f"w2vu sweep cannot stack data.sampling=reference when data.batch_size ({c.data.batch_size}) does "
+                f"not divide the {len(first.train_set)} training utterances: each member's smaller last batch falls "
+                "at another update. Set data.sampling=epoch, a batch size that divides the set, or --stack-size 1")
         if c.loss.aux_weight > 0:
             raise ValueError("w2vu sweep does not stack wav2vec-U 2.0's auxiliary loss (loss.aux_weight > 0)")
         self.cfg = c  # the shared settings

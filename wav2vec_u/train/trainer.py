@@ -47,7 +47,7 @@ from wav2vec_u.config import to_dict
 from wav2vec_u.models.gan import Gan, discriminator_step_loss, generator_step_loss
 from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
 from wav2vec_u.train.config import GanConfig, OptimConfig
-from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
+from wav2vec_u.train.data import EpochSampler, FeatureSet, LengthBatchSampler, ReplacementSampler, TextSet
 from wav2vec_u.tokens import drop_special
 from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
 from wav2vec_u.train.warm_start import apply_generator_init
@@ -120,8 +120,14 @@ class GanTrainer:
                 dist.broadcast(p.data, src=0)
         d = cfg.data
         text_bs = d.text_batch_size or d.batch_size
-        self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
-        self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
+        self.feat_sampler: EpochSampler | LengthBatchSampler
+        self.text_sampler: EpochSampler | ReplacementSampler
+        if d.sampling == "reference":
+            self.feat_sampler = LengthBatchSampler(train.lengths, d.batch_size, cfg.trainer.seed, rank, world_size)
+            self.text_sampler = ReplacementSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
+        else:
+            self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
+            self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
         self.crop_gen = torch.Generator().manual_seed(cfg.trainer.seed + 104729)
         # the stream of dropout, join and penalty draws: None = torch's global one (a run alone);
         # ``w2vu sweep`` gives each of its runs its own generator, saved under the same key
@@ -275,16 +281,23 @@ class GanTrainer:
             p.grad = flat[off:off + n].view_as(p).clone()
             off += n
 
+    def _text_indices(self, n_local: int) -> torch.Tensor:
+        """This update's sentences. data.sampling=reference (text_batch_size 0): one per utterance of the
+        feature batch, which may be the smaller last one."""
+        if isinstance(self.text_sampler, ReplacementSampler) and self.cfg.data.text_batch_size == 0:
+            return self.text_sampler.next(n_local * self.world_size)
+        return self.text_sampler.next()
+
     def train_step(self) -> dict[str, torch.Tensor]:
         d_turn = self.is_d_step(self.step)
         static = self.cfg.trainer.static_shapes
         aux = None  # 2.0's auxiliary targets of the same rows, when the loss uses them
+        idx = self.feat_sampler.next()
         if self.cfg.loss.aux_weight > 0 and self.train_set.targets is not None:
-            x, xmask, aux = self.train_set.batch_with_targets(self.feat_sampler.next(), self.cfg.data.max_segments,
-                                                              self.crop_gen, static)
+            x, xmask, aux = self.train_set.batch_with_targets(idx, self.cfg.data.max_segments, self.crop_gen, static)
         else:
-            x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen, static)
-        tokens, tmask = self.text.batch(self.text_sampler.next(), static)
+            x, xmask = self.train_set.batch(idx, self.cfg.data.max_segments, self.crop_gen, static)
+        tokens, tmask = self.text.batch(self._text_indices(len(idx)), static)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.trainer.amp and self.device.type == "cuda")
         o = self.cfg.optim
         both = o.clip_scope == "both"  # the reference: the other model's gradients count in the clip norm
