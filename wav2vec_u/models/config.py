@@ -50,6 +50,11 @@ class LossConfig:
     gp_norm: Literal["time", "sample"] = "time"  # reference: norm over the time axis; "sample" = textbook WGAN-GP
     smoothness: float = non_negative(default=0.5)  # w2vu: smoothness_weight 0.5 (G step only)
     code_penalty: float = non_negative(default=4.0)  # w2vu: code_penalty 4.0 (G step only)
+    # What the smoothness and code penalties see: "segments" = the generator's logits before the join,
+    # unpadded positions only (ours); "joined" = the joined logits, with the reference's counting: the
+    # code penalty's mean softmax also counts the padded joined positions (zero logits: uniform), the
+    # smoothness mean runs over B x (R - 1) x V, R the reference's joined length (join.reference_runs)
+    penalty_input: Literal["segments", "joined"] = "segments"
     code_penalty_final: float = -1.0  # <0: constant; else linear anneal to this value over code_penalty_anneal updates
     code_penalty_anneal: int = non_negative(default=0)  # updates; 0 = no anneal
     # mix one-hot text with uniform by this much (0 = reference)

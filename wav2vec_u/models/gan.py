@@ -18,7 +18,7 @@ from torch import nn
 
 from wav2vec_u.models.discriminator import Discriminator
 from wav2vec_u.models.generator import Generator
-from wav2vec_u.models.join import join_segments
+from wav2vec_u.models.join import join_segments, reference_runs
 from wav2vec_u.models.losses import (auxiliary_loss, code_penalty, discriminator_gan_loss, generator_gan_loss,
                                      gradient_penalty, smoothness_penalty)
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
@@ -77,9 +77,12 @@ def real_distributions(tokens: torch.Tensor, padding_mask: torch.Tensor, num_pho
 
 
 def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, tokens: torch.Tensor,
-                            token_mask: torch.Tensor, cfg: LossConfig, static_shape: bool = False
-                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    with torch.no_grad():
+                            token_mask: torch.Tensor, cfg: LossConfig, static_shape: bool = False,
+                            fake_grad: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """D step. ``fake_grad``: keep the generator in the graph (the reference does), so the loss also
+    has gradients for G's weights (never stepped here; ``optim.clip_scope=both`` counts them in the
+    clip norm). D's gradients are the same either way."""
+    with torch.set_grad_enabled(fake_grad and torch.is_grad_enabled()):
         gen = generate(gan.generator, feats, feat_mask, static_shape)
     fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
     real = real_distributions(tokens, token_mask, gan.num_phones, cfg.real_label_smoothing)
@@ -89,7 +92,7 @@ def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tens
     loss = loss_fake + loss_real
     stats = {"loss_dense_d": loss_fake.detach(), "loss_token_d": loss_real.detach()}
     if cfg.gradient_penalty > 0:
-        gp = gradient_penalty(gan.discriminator, real, fake, norm=cfg.gp_norm)
+        gp = gradient_penalty(gan.discriminator, real, fake, norm=cfg.gp_norm, detach=not fake_grad)
         loss = loss + cfg.gradient_penalty * gp
         stats["grad_pen"] = gp.detach()
     stats["loss_d"] = loss.detach()
@@ -106,8 +109,13 @@ def generator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, 
     fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
     d_fake = gan.discriminator(fake, gen.joined_mask)
     loss_g = generator_gan_loss(d_fake)
-    smooth = smoothness_penalty(gen.logits.float(), gen.padding_mask)
-    code, ppl = code_penalty(gen.logits, gen.padding_mask)
+    if cfg.penalty_input == "joined":  # the reference: on the joined logits, its padding counted
+        R = reference_runs(gen.joined_mask, gen.padding_mask)
+        smooth = smoothness_penalty(gen.joined.float(), gen.joined_mask, length=R)
+        code, ppl = code_penalty(gen.joined, gen.joined_mask, uniform_to=R)
+    else:
+        smooth = smoothness_penalty(gen.logits.float(), gen.padding_mask)
+        code, ppl = code_penalty(gen.logits, gen.padding_mask)
     cw = cfg.code_penalty if code_weight is None else code_weight
     # reference: mean-reduced penalties are scaled by the batch size (the GAN loss is a sum)
     loss = loss_g + B * cfg.smoothness * smooth + B * cw * code

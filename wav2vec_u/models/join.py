@@ -16,6 +16,21 @@ from __future__ import annotations
 import torch
 
 
+def reference_runs(joined_mask: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+    """The joined length R the reference pads its joined logits to: joined_mask (..., B, R), the
+    generator's padding_mask (..., B, T) -> (...) integer tensor (a scalar for one batch).
+
+    The reference counts the runs of each utterance with its padded tail marked as one more run
+    (then dropped), so R = max over b of (runs_b + 1 if utterance b is shorter than the batch's
+    longest else runs_b): one more than our R when the utterance with the most runs is padded.
+    Computed on the device (no host synchronisation), valid with static shapes too.
+    """
+    runs = (~joined_mask).sum(-1)
+    lengths = (~padding_mask).sum(-1)
+    padded = lengths < lengths.max(-1, keepdim=True).values
+    return (runs + padded.long()).max(-1).values
+
+
 def join_segments(logits: torch.Tensor, padding_mask: torch.Tensor, training: bool,
                   static_shape: bool = False, generator: torch.Generator | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,7 +38,7 @@ def generator_gan_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
                      real: torch.Tensor, fake: torch.Tensor, norm: str = "time",
-                     alpha: torch.Tensor | None = None) -> torch.Tensor:
+                     alpha: torch.Tensor | None = None, detach: bool = True) -> torch.Tensor:
     """Gradient penalty on interpolations of real (B1, T1, V) and fake (B2, T2, V) inputs.
 
     Both are cut to the smaller batch and time sizes; one ``alpha`` ~ U(0, 1) per utterance
@@ -46,6 +46,8 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     reference's form: the gradient's 2-norm over the *time* axis, one term (‖g‖ − 1)² per
     utterance and phone, all summed. ``norm="sample"`` is textbook WGAN-GP: the norm over the
     whole sample, one term per utterance, summed. Returns a scalar (not yet weighted).
+    ``detach=False`` keeps the interpolation attached to ``fake``'s graph (the reference's form), so
+    the penalty also has gradients for the generator; D's gradients are the same either way.
     """
     b = min(real.shape[0], fake.shape[0])
     t = min(real.shape[1], fake.shape[1])
@@ -53,7 +55,9 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     if alpha is None:
         alpha = torch.rand(b, device=real.device, dtype=real.dtype)
     alpha = alpha.view(b, 1, 1)
-    interp = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
+    interp = alpha * real + (1 - alpha) * fake
+    if detach or not interp.requires_grad:
+        interp = interp.detach().requires_grad_(True)
     scores = discriminator(interp, None)
     (grad,) = torch.autograd.grad(scores, interp, grad_outputs=torch.ones_like(scores), create_graph=True)
     if norm == "time":
@@ -65,27 +69,40 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor, torch.Tensor | None]
     return ((g - 1) ** 2).sum()
 
 
-def smoothness_penalty(logits: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+def smoothness_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
+                       length: torch.Tensor | int | None = None) -> torch.Tensor:
     """Mean squared difference of consecutive logits. logits (B, T, V), padding_mask (B, T).
 
     Differences whose later position is padding are zeroed; the mean runs over all
-    B x (T-1) x V entries (zeros included), as the reference computes it.
+    B x (T-1) x V entries (zeros included), as the reference computes it. ``length``: divide by
+    B x (length - 1) x V instead, as if the tensor were padded (or cut) to ``length`` positions
+    (the reference's joined length, :func:`~wav2vec_u.models.join.reference_runs`).
     """
     diff = (logits[:, 1:] - logits[:, :-1]) ** 2
     diff = diff.masked_fill(padding_mask[:, 1:, None], 0.0)
-    return diff.mean()
+    if length is None:
+        return diff.mean()
+    B, _, V = logits.shape
+    return diff.sum() / (B * V * (torch.as_tensor(length, device=logits.device) - 1).clamp(min=1))
 
 
-def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
+                 uniform_to: torch.Tensor | int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(V − perplexity of the batch-averaged softmax) / V over unpadded positions.
 
     logits (B, T, V), padding_mask (B, T). Returns (penalty, perplexity): penalty is 0 when the
-    batch uses all V phones equally, (V − 1) / V when it uses one.
+    batch uses all V phones equally, (V − 1) / V when it uses one. ``uniform_to``: average over
+    B x ``uniform_to`` positions instead, the padded ones counted as the uniform distribution (the
+    reference's form on joined logits, whose padding is zero logits).
     """
     V = logits.shape[-1]
     probs = torch.softmax(logits.float(), dim=-1)
     valid = (~padding_mask).to(probs.dtype)[:, :, None]
-    avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
+    if uniform_to is None:
+        avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
+    else:
+        total = logits.shape[0] * torch.as_tensor(uniform_to, device=probs.device, dtype=probs.dtype)
+        avg = ((probs * valid).sum((0, 1)) + (total - valid.sum()) / V) / total.clamp(min=1)
     ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
     return (V - ppl) / V, ppl
 

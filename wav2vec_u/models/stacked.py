@@ -172,7 +172,8 @@ def stacked_join(logits: torch.Tensor, padding_mask: torch.Tensor, draw: Callabl
 
 
 def stacked_gradient_penalty(params: StackedParams, cfg: DiscriminatorConfig, real: torch.Tensor, fake: torch.Tensor,
-                             lengths: list[int], alpha: torch.Tensor, norm: str = "time") -> torch.Tensor:
+                             lengths: list[int], alpha: torch.Tensor, norm: str = "time",
+                             detach: bool = True) -> torch.Tensor:
     """:func:`~wav2vec_u.models.losses.gradient_penalty` of every member -> (N,).
 
     real (N, B1, T1, V), fake (N, B2, T2, V); ``lengths``: each member's
@@ -184,7 +185,9 @@ def stacked_gradient_penalty(params: StackedParams, cfg: DiscriminatorConfig, re
     real, fake = real[:, :b, :t], fake[:, :b, :t]
     beyond = torch.arange(t, device=real.device) >= torch.tensor(lengths, device=real.device)[:, None]  # (N, t)
     a = alpha.view(-1, b, 1, 1)
-    interp = (a * real + (1 - a) * fake).masked_fill(beyond[:, None, :, None], 0.0).detach().requires_grad_(True)
+    interp = (a * real + (1 - a) * fake).masked_fill(beyond[:, None, :, None], 0.0)
+    if detach or not interp.requires_grad:  # detach=False: G's gradients too (optim.clip_scope=both)
+        interp = interp.detach().requires_grad_(True)
     mask = beyond[:, None, :].expand(-1, b, -1)
     scores = stacked_discriminator(params, cfg, interp, mask)
     (grad,) = torch.autograd.grad(scores, interp, grad_outputs=torch.ones_like(scores), create_graph=True)

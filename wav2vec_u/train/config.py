@@ -29,6 +29,11 @@ class DataConfig:
     text_batch_size: int = non_negative(default=0)  # sentences of real text per update; 0 = same as batch_size
     # crop longer utterances to this many segments (random window); 0 = no crop
     max_segments: int = non_negative(default=0)
+    # How batches are drawn: "epoch" = a fresh permutation of the utterances and of the sentences each
+    # epoch, fixed batch sizes (ours); "reference" = fairseq's: feature batches of similar lengths built
+    # once (length-sorted, the last one smaller), only their order shuffled per epoch, and one random
+    # sentence per utterance drawn with replacement (train.data.LengthBatchSampler, ReplacementSampler)
+    sampling: Literal["epoch", "reference"] = "epoch"
     text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
     # 2.0: suffix of the auxiliary target files beside the features ({split}.km, one line per utterance:
     # the k-means id of every MFCC frame; reference task.aux_target_postfix: km); read when loss.aux_weight > 0
@@ -47,6 +52,18 @@ class OptimConfig:
     weight_decay_g: float = non_negative(default=0.0)  # w2vu: generator weight_decay 0
     weight_decay_d: float = non_negative(default=1e-4)  # w2vu: discriminator weight_decay 0.0001
     clip_norm: float = positive(default=5.0)  # w2vu: clip_norm 5.0
+    # Gradients before clipping: "sum" clips the gradient of the summed loss as it is (ours);
+    # "per_utterance" first divides every gradient by the batch's number of utterances, as the
+    # reference's trainer does (fairseq trainer.py multiplies all grads by 1/sample_size, sample_size =
+    # B). Adam is scale-free, so this changes only how often clip_norm bites (and eps's weight).
+    grad_scale: Literal["sum", "per_utterance"] = "sum"
+    # Whose gradients the clip norm covers: "model" = the model being stepped (ours); "both" = G's and
+    # D's together on every step, the other model's gradients of the same loss included (reference: one
+    # composite optimiser clips all parameters; G is not detached in D steps, D not frozen in G steps)
+    clip_scope: Literal["model", "both"] = "model"
+    # Weight decay: False = L2 added to the gradient (torch Adam, ours); True = decoupled, p -= lr * wd * p
+    # before the Adam step (torch AdamW; reference: fairseq optim/adam.py)
+    decoupled_weight_decay: bool = False
     d_steps: int = at_least(1, default=1)  # D updates per G update (reference alternates: 1)
 
 

@@ -212,5 +212,88 @@ class EpochSampler:
         return {"epoch": self.epoch, "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
+        _check_kind(state, "epoch")
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
         self._perm = self._make_perm()
+
+
+class LengthBatchSampler:
+    """The reference's feature batches (``data.sampling=reference``): built once, only their order
+    shuffled per epoch.
+
+    The utterances are sorted by length, longest first, ties broken at random (seeded); consecutive
+    runs of ``batch_size`` form the batches, the last one smaller when ``batch_size`` does not divide
+    the set (fairseq: ``ordered_indices`` sorts by size, ``batch_by_size`` cuts, the epoch iterator
+    reuses the batches and shuffles their order with seed + epoch). So a batch holds utterances of
+    similar length. With DDP each rank takes its slice of the global batch; the last batch is cut
+    to a multiple of the number of processes. State: (epoch, position), as :class:`EpochSampler`.
+    """
+
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
+        lengths = torch.as_tensor(lengths).cpu()
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        tie = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed * 1_000_003 + 104_723))
+        order = tie[torch.sort(lengths[tie], descending=True, stable=True).indices]
+        batches = list(order.split(batch_size))
+        keep = len(batches[-1]) - len(batches[-1]) % world_size
+        batches[-1] = batches[-1][:keep]
+        self.batches = [b for b in batches if len(b)]
+        self.epoch, self.pos = 0, 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.batches), generator=g)
+
+    def next(self) -> torch.Tensor:
+        if self.pos >= len(self.batches):
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._order = self._make_order()
+        batch = self.batches[int(self._order[self.pos])]
+        self.pos += 1
+        per = len(batch) // self.world_size
+        return batch[self.rank * per:(self.rank + 1) * per]
+
+    def state_dict(self) -> dict:
+        return {"kind": "length_batches", "epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_kind(state, "length_batches")
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._order = self._make_order()
+
+
+class ReplacementSampler:
+    """Sentences drawn with replacement (``data.sampling=reference``): each utterance of a batch gets
+    one random line (fairseq's ``RandomInputDataset``: ``random.choice`` per item). Draw ``k`` is a
+    function of (seed, k), so resuming from ``state_dict()`` continues the same draws."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.count = 0
+
+    def next(self, size: int = 0) -> torch.Tensor:
+        """``size`` lines of the global batch (0: ``batch_size``); this rank's slice."""
+        size = size or self.batch_size
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.count)
+        self.count += 1
+        batch = torch.randint(self.n, (size,), generator=g)
+        per = size // self.world_size
+        return batch[self.rank * per:(self.rank + 1) * per]
+
+    def state_dict(self) -> dict:
+        return {"kind": "replacement", "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        _check_kind(state, "replacement")
+        self.count = int(state["count"])
+
+
+def _check_kind(state: dict, kind: str) -> None:
+    have = state.get("kind", "epoch")
+    if have != kind:
+        raise ValueError(f"the checkpoint's data order was made by another data.sampling ({have} sampler, this run "
+                         f"uses a {kind} sampler); resume with the data.sampling it was trained with")

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wav2vec_u.config import to_dict
+from wav2vec_u.models.join import reference_runs
 from wav2vec_u.models.stacked import (StackedParams, check_stackable, stacked_discriminator, stacked_generator,
                                       stacked_gradient_penalty, stacked_join)
 from wav2vec_u.train.config import GanConfig
@@ -108,6 +109,11 @@ class StackedTrainer:
                              + ", ".join(f"{m.outdir}: {m.step}" for m in members))
         c = first.cfg
         check_stackable(c.generator, c.discriminator)
+        if c.data.sampling == "reference" and len(members) > 1 and len(first.train_set) % c.data.batch_size:
+            raise ValueError(
+                f"w2vu sweep cannot stack data.sampling=reference when data.batch_size ({c.data.batch_size}) does "
+                f"not divide the {len(first.train_set)} training utterances: each member's smaller last batch falls "
+                "at another update. Set data.sampling=epoch, a batch size that divides the set, or --stack-size 1")
         if c.loss.aux_weight > 0:
             raise ValueError("w2vu sweep does not stack wav2vec-U 2.0's auxiliary loss (loss.aux_weight > 0)")
         self.cfg = c  # the shared settings
@@ -257,7 +263,8 @@ class StackedTrainer:
     def _d_loss(self, x, xmask, lengths, tokens, tmask, text_lengths) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
         B = x.shape[1]
-        with torch.no_grad():
+        fake_grad = c.optim.clip_scope == "both"  # G stays in the graph: its gradients count in the clip norm
+        with torch.set_grad_enabled(fake_grad):
             logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
             joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
@@ -276,7 +283,8 @@ class StackedTrainer:
                 if w > 0:  # a run alone draws its alphas only when its penalty is on
                     alpha[i] = torch.rand(b, device=self.device, generator=m.torch_rng)
             cut = [min(t, r) for t, r in zip(text_lengths, runs)]
-            gp = stacked_gradient_penalty(self.params, c.discriminator, real, fake, cut, alpha, norm=c.loss.gp_norm)
+            gp = stacked_gradient_penalty(self.params, c.discriminator, real, fake, cut, alpha, norm=c.loss.gp_norm,
+                                          detach=not fake_grad)
             w = _same(self.gp_weight, self.device)
             loss = loss + w * gp if not isinstance(w, torch.Tensor) else loss + torch.where(w > 0, w * gp, 0.0)
             stats["grad_pen"] = gp.detach()
@@ -292,15 +300,24 @@ class StackedTrainer:
         fake = self._fake(joined, jmask)
         d_fake = stacked_discriminator(self.params, c.discriminator, fake, jmask)
         loss_g = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="none").sum(1)
-        # smoothness: each member's mean over its own B x (T'_m - 1) x V differences
-        diff = ((logits[:, :, 1:] - logits[:, :, :-1]) ** 2).masked_fill(lmask[:, :, 1:, None], 0.0)
-        k, s, pad = c.generator.kernel, c.generator.stride, c.generator.kernel // 2
-        out_len = [(n + 2 * pad - k) // s + 1 for n in lengths]
-        smooth = diff.float().sum((1, 2, 3)) / torch.tensor([B * (t - 1) * V for t in out_len], device=self.device)
-        # code penalty: (V - perplexity of each member's batch-averaged softmax) / V
-        probs = torch.softmax(logits.float(), dim=-1)
-        valid = (~lmask).to(probs.dtype)[..., None]
-        avg = (probs * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
+        if c.loss.penalty_input == "joined":  # the reference's form (losses.smoothness_penalty/code_penalty)
+            R = reference_runs(jmask, lmask).to(torch.float32)  # (N,) each member's joined length
+            diff = ((joined[:, :, 1:] - joined[:, :, :-1]) ** 2).masked_fill(jmask[:, :, 1:, None], 0.0)
+            smooth = diff.float().sum((1, 2, 3)) / (B * V * (R - 1).clamp(min=1))
+            probs = torch.softmax(joined.float(), dim=-1)
+            valid = (~jmask).to(probs.dtype)[..., None]
+            n_valid = valid.sum((1, 2))  # (N, 1)
+            avg = ((probs * valid).sum((1, 2)) + (B * R[:, None] - n_valid) / V) / (B * R[:, None]).clamp(min=1)
+        else:
+            # smoothness: each member's mean over its own B x (T'_m - 1) x V differences
+            diff = ((logits[:, :, 1:] - logits[:, :, :-1]) ** 2).masked_fill(lmask[:, :, 1:, None], 0.0)
+            k, s, pad = c.generator.kernel, c.generator.stride, c.generator.kernel // 2
+            out_len = [(n + 2 * pad - k) // s + 1 for n in lengths]
+            smooth = diff.float().sum((1, 2, 3)) / torch.tensor([B * (t - 1) * V for t in out_len], device=self.device)
+            # code penalty: (V - perplexity of each member's batch-averaged softmax) / V
+            probs = torch.softmax(logits.float(), dim=-1)
+            valid = (~lmask).to(probs.dtype)[..., None]
+            avg = (probs * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
         ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum(-1))
         code = (V - ppl) / V
         ws = _same([B * m.cfg.loss.smoothness for m in self.members], self.device)
@@ -317,15 +334,21 @@ class StackedTrainer:
         d_turn = self.members[0].is_d_step(self.step)
         x, xmask, lengths = self._features()
         tokens, tmask, text_lengths = self._text()
+        o = self.cfg.optim
         if d_turn:
             loss, stats = self._d_loss(x, xmask, lengths, tokens, tmask, text_lengths)
-            params, which = self.params.discriminator, "d"
+            params, others, which = self.params.discriminator, self.params.generator, "d"
         else:
             loss, stats = self._g_loss(x, xmask, lengths)
-            params, which = self.params.generator, "g"
-        grads = list(torch.autograd.grad(loss.sum(), params))
+            params, others, which = self.params.generator, self.params.discriminator, "g"
+        # clip_scope=both: the other model's gradients of the same loss count in the norm (never stepped)
+        wrt = params + (others if o.clip_scope == "both" else [])
+        grads = [g if g is not None else torch.zeros_like(p)
+                 for g, p in zip(torch.autograd.grad(loss.sum(), wrt, allow_unused=True), wrt)]
+        if o.grad_scale == "per_utterance":  # the reference: divide by the batch's utterances before clipping
+            grads = [g / x.shape[1] for g in grads]
         gnorm = self._clip(grads)
-        self._adam(which, params, grads)
+        self._adam(which, params, grads[:len(params)])
         self.step += 1
         self._watch_divergence(loss.detach(), gnorm, d_turn)
         stats["grad_norm_d" if d_turn else "grad_norm_g"] = gnorm
@@ -343,7 +366,8 @@ class StackedTrainer:
 
     @torch.no_grad()
     def _adam(self, which: str, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        """torch.optim.Adam's single-tensor step (what it runs on a CPU), per member's settings."""
+        """torch.optim.Adam's (or AdamW's, optim.decoupled_weight_decay) single-tensor step (what it runs on a CPU),
+        per member's settings."""
         self.adam_steps[which] += 1
         step = self.adam_steps[which]
         h = self.h
@@ -358,8 +382,13 @@ class StackedTrainer:
         b2 = _same(h["beta2"], dev)
         one_minus_b2 = _same([1 - b for b in h["beta2"]], dev)
         wd_t = _same(wd, dev)
+        decoupled = self.cfg.optim.decoupled_weight_decay
         for p, g, (ea, eas) in zip(params, grads, self.moments[which]):
-            if isinstance(wd_t, torch.Tensor):
+            if decoupled:  # torch AdamW: p *= 1 - lr * wd before the Adam step
+                lr_t = _same(lr, dev)
+                if isinstance(wd_t, torch.Tensor) or isinstance(lr_t, torch.Tensor) or wd_t != 0:
+                    p.mul_(1 - _bc(lr_t, p) * _bc(wd_t, p))
+            elif isinstance(wd_t, torch.Tensor):
                 g = g + _bc(wd_t, g) * p
             elif wd_t != 0:
                 g = g.add(p, alpha=wd_t)

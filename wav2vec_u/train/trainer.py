@@ -46,8 +46,8 @@ import torch.distributed as dist
 from wav2vec_u.config import to_dict
 from wav2vec_u.models.gan import Gan, discriminator_step_loss, generator_step_loss
 from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
-from wav2vec_u.train.config import GanConfig
-from wav2vec_u.train.data import EpochSampler, FeatureSet, TextSet
+from wav2vec_u.train.config import GanConfig, OptimConfig
+from wav2vec_u.train.data import EpochSampler, FeatureSet, LengthBatchSampler, ReplacementSampler, TextSet
 from wav2vec_u.tokens import drop_special
 from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
 from wav2vec_u.train.warm_start import apply_generator_init
@@ -55,6 +55,25 @@ from wav2vec_u.io import sha256_file
 from wav2vec_u.metrics import error_rate
 
 log = logging.getLogger("wav2vec_u.train")
+
+
+def make_optimizer(params: Any, lr: float, weight_decay: float, o: OptimConfig) -> torch.optim.Optimizer:
+    """Adam with L2 weight decay (ours), or AdamW when ``optim.decoupled_weight_decay`` (the reference's)."""
+    cls = torch.optim.AdamW if o.decoupled_weight_decay else torch.optim.Adam
+    return cls(params, lr=lr, betas=o.betas, eps=o.eps, weight_decay=weight_decay)
+
+
+def scale_and_clip(params: list[torch.nn.Parameter], clip_norm: float, scale: float = 1.0) -> torch.Tensor:
+    """Multiply every gradient by ``scale``, then clip their joint 2-norm at ``clip_norm`` (in place).
+
+    Returns the norm after scaling, before clipping (what the reference logs as gnorm). Parameters
+    without a gradient are skipped.
+    """
+    params = [p for p in params if p.grad is not None]
+    if scale != 1.0:
+        for p in params:
+            p.grad.mul_(scale)
+    return torch.nn.utils.clip_grad_norm_(params, clip_norm)
 
 
 class TrainingDiverged(RuntimeError):
@@ -94,17 +113,21 @@ class GanTrainer:
                                                                **counts}}
         self.gan = self.gan.to(self.device)
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(self.gan.generator.parameters(), lr=o.lr_g, betas=o.betas, eps=o.eps,
-                                      weight_decay=o.weight_decay_g)
-        self.opt_d = torch.optim.Adam(self.gan.discriminator.parameters(), lr=o.lr_d, betas=o.betas, eps=o.eps,
-                                      weight_decay=o.weight_decay_d)
+        self.opt_g = make_optimizer(self.gan.generator.parameters(), o.lr_g, o.weight_decay_g, o)
+        self.opt_d = make_optimizer(self.gan.discriminator.parameters(), o.lr_d, o.weight_decay_d, o)
         if world_size > 1:  # identical start on every rank
             for p in self.gan.parameters():
                 dist.broadcast(p.data, src=0)
         d = cfg.data
         text_bs = d.text_batch_size or d.batch_size
-        self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
-        self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
+        self.feat_sampler: EpochSampler | LengthBatchSampler
+        self.text_sampler: EpochSampler | ReplacementSampler
+        if d.sampling == "reference":
+            self.feat_sampler = LengthBatchSampler(train.lengths, d.batch_size, cfg.trainer.seed, rank, world_size)
+            self.text_sampler = ReplacementSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
+        else:
+            self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
+            self.text_sampler = EpochSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
         self.crop_gen = torch.Generator().manual_seed(cfg.trainer.seed + 104729)
         # the stream of dropout, join and penalty draws: None = torch's global one (a run alone);
         # ``w2vu sweep`` gives each of its runs its own generator, saved under the same key
@@ -221,9 +244,13 @@ class GanTrainer:
         for opt, lr, weight_decay, which in ((self.opt_g, o.lr_g, o.weight_decay_g, "g"),
                                              (self.opt_d, o.lr_d, o.weight_decay_d, "d")):
             wanted = {f"optim.lr_{which}": ("lr", lr), f"optim.weight_decay_{which}": ("weight_decay", weight_decay),
-                      "optim.betas": ("betas", tuple(o.betas)), "optim.eps": ("eps", o.eps)}
+                      "optim.betas": ("betas", tuple(o.betas)), "optim.eps": ("eps", o.eps),
+                      # torch >= 2.x's AdamW keeps the flag in its groups: a loaded Adam state would turn it off
+                      "optim.decoupled_weight_decay": ("decoupled_weight_decay", o.decoupled_weight_decay)}
             for key, (name, value) in wanted.items():
                 for group in opt.param_groups:
+                    if name == "decoupled_weight_decay" and name not in group:
+                        continue  # older torch: the optimiser's class says it
                     old = tuple(group[name]) if name == "betas" else group[name]
                     if old != value:
                         changed.setdefault(key, (old, value))
@@ -254,34 +281,49 @@ class GanTrainer:
             p.grad = flat[off:off + n].view_as(p).clone()
             off += n
 
+    def _text_indices(self, n_local: int) -> torch.Tensor:
+        """This update's sentences. data.sampling=reference (text_batch_size 0): one per utterance of the
+        feature batch, which may be the smaller last one."""
+        if isinstance(self.text_sampler, ReplacementSampler) and self.cfg.data.text_batch_size == 0:
+            return self.text_sampler.next(n_local * self.world_size)
+        return self.text_sampler.next()
+
     def train_step(self) -> dict[str, torch.Tensor]:
         d_turn = self.is_d_step(self.step)
         static = self.cfg.trainer.static_shapes
         aux = None  # 2.0's auxiliary targets of the same rows, when the loss uses them
+        idx = self.feat_sampler.next()
         if self.cfg.loss.aux_weight > 0 and self.train_set.targets is not None:
-            x, xmask, aux = self.train_set.batch_with_targets(self.feat_sampler.next(), self.cfg.data.max_segments,
-                                                              self.crop_gen, static)
+            x, xmask, aux = self.train_set.batch_with_targets(idx, self.cfg.data.max_segments, self.crop_gen, static)
         else:
-            x, xmask = self.train_set.batch(self.feat_sampler.next(), self.cfg.data.max_segments, self.crop_gen, static)
-        tokens, tmask = self.text.batch(self.text_sampler.next(), static)
+            x, xmask = self.train_set.batch(idx, self.cfg.data.max_segments, self.crop_gen, static)
+        tokens, tmask = self.text.batch(self._text_indices(len(idx)), static)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.trainer.amp and self.device.type == "cuda")
+        o = self.cfg.optim
+        both = o.clip_scope == "both"  # the reference: the other model's gradients count in the clip norm
         if d_turn:
-            model, opt = self.gan.discriminator, self.opt_d
+            model, other, opt = self.gan.discriminator, self.gan.generator, self.opt_d
             with autocast:
-                loss, stats = discriminator_step_loss(self.gan, x, xmask, tokens, tmask, self.cfg.loss, static)
+                loss, stats = discriminator_step_loss(self.gan, x, xmask, tokens, tmask, self.cfg.loss, static,
+                                                      fake_grad=both)
         else:
-            model, opt = self.gan.generator, self.opt_g
-            self.gan.discriminator.requires_grad_(False)  # G step: no gradients for D's weights
+            model, other, opt = self.gan.generator, self.gan.discriminator, self.opt_g
+            if not both:
+                self.gan.discriminator.requires_grad_(False)  # G step: no gradients for D's weights
             with autocast:
                 loss, stats = generator_step_loss(self.gan, x, xmask, self.cfg.loss, code_weight=self.code_weight(),
                                                   static_shape=static, aux_targets=aux)
         opt.zero_grad(set_to_none=True)
-        self.gan.zero_grad(set_to_none=True)  # the other model's grads are never used
+        self.gan.zero_grad(set_to_none=True)  # the other model's grads are never stepped
         loss.backward()
         self.gan.discriminator.requires_grad_(True)
         params = [p for p in model.parameters() if p.requires_grad]
+        if both:
+            params += [p for p in other.parameters() if p.grad is not None]
         self._all_reduce_grads(params)
-        gnorm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_norm)
+        # per_utterance: the reference divides by the (global) number of utterances before clipping
+        scale = 1.0 / (x.shape[0] * self.world_size) if o.grad_scale == "per_utterance" else 1.0
+        gnorm = scale_and_clip(params, o.clip_norm, scale)
         opt.step()
         self.step += 1
         self._watch_divergence(loss.detach(), gnorm.detach(), d_turn)
