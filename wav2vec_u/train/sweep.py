@@ -38,6 +38,7 @@ from wav2vec_u.lock import run_lock
 from wav2vec_u.tracking import Tracker
 from wav2vec_u.train.config import GanConfig, SweepConfig
 from wav2vec_u.train.stacked import PER_MEMBER, StackedTrainer, build_members, stack_key
+from wav2vec_u.train.trainer import install_stop_handlers, restore_handlers
 
 log = logging.getLogger("wav2vec_u.train")
 
@@ -198,12 +199,7 @@ class SweepLoop:
     def train(self) -> dict[str, dict[str, Any]]:
         st = self.stack
         t = st.cfg.trainer
-        handlers = {}
-        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
-            try:
-                handlers[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not the main thread
-                pass
+        handlers = install_stop_handlers(self._on_signal)
         bar = None
         if t.progress:
             from tqdm import tqdm  # noqa: PLC0415
@@ -255,8 +251,7 @@ class SweepLoop:
         finally:
             if bar is not None:
                 bar.close()
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
+            restore_handlers(handlers)
         st.unstack()
         for m in st.members:
             checksum = float(sum(p.detach().double().sum() for p in m.gan.parameters()))

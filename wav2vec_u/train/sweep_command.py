@@ -22,10 +22,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from wav2vec_u.config import (ConfigError, add_config_arguments, add_tracking_arguments, config_from_args,
+from wav2vec_u.config import (ConfigError, add_config_arguments, add_tracking_arguments,
                               from_dict, load_yaml, yaml_load)
 from wav2vec_u.io import resource_path
-from wav2vec_u.train.config import GanConfig, SweepConfig
+from wav2vec_u.train.config import SweepConfig
 
 log = logging.getLogger("wav2vec_u.train")
 
@@ -67,18 +67,10 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 def run(args: argparse.Namespace) -> int:
     from wav2vec_u.train.sweep import run_sweep  # noqa: PLC0415
 
-    cfg = config_from_args(GanConfig, args)
-    sweep = sweep_config_from_args(args)
-    if args.threads is not None:
-        import torch  # noqa: PLC0415
+    from wav2vec_u.train.train_command import gan_config_and_threads  # noqa: PLC0415
 
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    if args.features:
-        cfg.data.features = args.features
-    if args.text:
-        cfg.data.text = args.text
+    cfg = gan_config_and_threads(args)
+    sweep = sweep_config_from_args(args)
     summary = run_sweep(cfg, sweep, args.outdir, wandb=args.wandb)
     print(summary["table"])
     if summary["chosen"]:

@@ -34,10 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tracking_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from wav2vec_u.train.run import train_gan  # noqa: PLC0415
-    from wav2vec_u.train.trainer import TrainingDiverged  # noqa: PLC0415
-
+def gan_config_and_threads(args: argparse.Namespace) -> GanConfig:
+    """The GanConfig of ``--config`` + overrides with ``--features``/``--text`` applied; sets ``--threads``."""
     cfg = config_from_args(GanConfig, args)
     if args.threads is not None:
         import torch  # noqa: PLC0415
@@ -49,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
         cfg.data.features = args.features
     if args.text:
         cfg.data.text = args.text
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from wav2vec_u.train.run import train_gan  # noqa: PLC0415
+    from wav2vec_u.train.trainer import TrainingDiverged  # noqa: PLC0415
+
+    cfg = gan_config_and_threads(args)
     try:
         summary = train_gan(cfg, args.outdir, wandb=args.wandb)
     except TrainingDiverged as exc:

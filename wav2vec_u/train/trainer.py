@@ -92,6 +92,25 @@ class TrainResult:
     last_metrics: dict[str, Any]
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # pre-emption (SLURM), and Ctrl-C likewise
+
+
+def install_stop_handlers(handler: Any) -> dict[int, Any]:
+    """``handler`` for the stop signals (main thread only); the previous handlers, for :func:`restore_handlers`."""
+    previous = {}
+    for sig in STOP_SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def restore_handlers(previous: dict[int, Any]) -> None:
+    for sig, h in previous.items():
+        signal.signal(sig, h)
+
+
 class GanTrainer:
     def __init__(self, cfg: GanConfig, outdir: str | Path, train: FeatureSet, text: TextSet, phones: list[str],
                  valid: FeatureSet | None = None, lm: Any = None, tracker: Any = None,
@@ -407,13 +426,7 @@ class GanTrainer:
             # the updates after the resumed checkpoint are done again: their old rows go, so each
             # update has one row in metrics.jsonl (a fresh start forgets every row of an old run)
             self.tracker.forget_steps_after(self.step if resumed else -1)
-        handlers = {}
-        # SIGINT too: Ctrl-C keeps the work since the last save, as a pre-emption does
-        for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
-            try:
-                handlers[sig] = signal.signal(sig, self._on_signal)
-            except ValueError:  # not the main thread
-                pass
+        handlers = install_stop_handlers(self._on_signal)
         bar = None
         if t.progress and self.rank == 0:
             from tqdm import tqdm  # noqa: PLC0415
@@ -462,8 +475,7 @@ class GanTrainer:
         finally:
             if bar is not None:
                 bar.close()
-            for sig, h in handlers.items():
-                signal.signal(sig, h)
+            restore_handlers(handlers)
         if status == "interrupted":  # saved; now stop the caller as Ctrl-C does (the CLI exits 130)
             raise KeyboardInterrupt
         return TrainResult(status, self.step, self.best_metric, last_metrics)
