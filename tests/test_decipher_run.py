@@ -125,3 +125,35 @@ def test_missing_inputs_name_the_file_and_the_command(tmp_path, capsys):
     (tmp_path / "feats" / "valid.npy").unlink()
     assert main(args) == 2
     assert "valid.npy (w2vu extract" in capsys.readouterr().err
+
+
+def test_min_gap_candidates_each_get_the_seeds_and_the_lower_metric_is_kept(toy_run, tmp_path):
+    """``units.min_gap_candidates``: each segmentation gets every seed; the model is the one whose seeds reach
+    the lowest matching loss (``units.segmentation_by``), recorded in selection.json; the model segments as it did."""
+    root, _, _ = toy_run
+    args = ["decipher", str(root / "feats"), str(tmp_path / "out"), "--text-dir", str(root / "text"),
+            *OVERRIDES, "seeds=[1]", "refine=1", "units.min_gap_candidates=[1,3]", "units.self_loop_candidates=[0.3,0.1]",
+            "--no-wandb"]
+    assert main(args) == 0
+    sel = json.loads((tmp_path / "out" / "selection.json").read_text())
+    tried = sel["segmentations"]
+    assert [(t["min_gap"], t["self_loop"]) for t in tried] == [(1, 0.3), (3, 0.1)]
+    assert tried[0]["segments"] > tried[1]["segments"]          # a smaller min_gap cuts more segments
+    assert sel["segmentation_by"] == "match_loss"                # the default rule
+    best = min(tried, key=lambda t: t["best_match_loss"])
+    assert all(t["best_weighted_lm_ppl"] > 0 for t in tried)    # both criteria are recorded
+    assert [t["chosen"] for t in tried] == [t is best for t in tried]
+    assert sel["min_gap"] == best["min_gap"]
+    model = load_decipher_model(tmp_path / "out" / "decipher.pt")
+    assert model.segmenter.min_gap == best["min_gap"]
+    assert all(m.hmm.self_loop == best["self_loop"] for m in model.members)
+    assert [r["seed"] for r in sel["seeds"]] == [1] and sel["seeds"][0]["member"]
+
+
+def test_self_loop_candidates_must_pair_with_the_min_gaps(toy_run, tmp_path, capsys):
+    root, _, _ = toy_run
+    args = ["decipher", str(root / "feats"), str(tmp_path / "out"), "--text-dir", str(root / "text"),
+            "units.min_gap_candidates=[1,2]", "units.self_loop_candidates=[0.3]", "--no-wandb"]
+    assert main(args) == 2
+    assert "one value per units.min_gap_candidates" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -10,6 +10,7 @@ with their sources.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 from wav2vec_u.audio.segmenters import ChangeSegmenterConfig
 from wav2vec_u.config import at_least, non_negative
 from wav2vec_u.decipher.hmm import HmmConfig
@@ -21,6 +22,16 @@ class UnitsConfig:
     segmenter: ChangeSegmenterConfig = field(default_factory=ChangeSegmenterConfig)
     k: int = at_least(2, default=128)     # k-means units over segment means; findings: 256 is worse (75% vs 52%)
     niter: int = at_least(1, default=20)  # k-means iterations (MFCC segment clusters converge fast)
+    # segmenter min_gap values to try, each with every seed; the one whose best refined seed has the
+    # lowest phone-LM metric makes the model ([]: segmenter.min_gap alone). Measured: 1 is right on the
+    # 1,000-utterance demos, 2 at 250 utterances and on the held-aside corpus (docs/demo-findings.md)
+    min_gap_candidates: list[int] = field(default_factory=list)
+    # the HMM's self-loop for each candidate (same length), or [] for hmm.self_loop with every one: coarser
+    # segments span fewer units per phone, so they want a lower self-loop (measured: 0.3 at min_gap 1, 0.2 at 2)
+    self_loop_candidates: list[float] = field(default_factory=list)
+    # how the segmentation is chosen among the candidates: the lowest matching loss of its seeds (right on 3 of
+    # the 4 corpora measured) or the best refined seed's phone-LM metric (right on 2 of 4; docs/demo-findings.md)
+    segmentation_by: Literal["match_loss", "weighted_lm_ppl"] = "match_loss"
 
 
 def _hmm_defaults() -> HmmConfig:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -238,6 +239,10 @@ def run_decipher(features: str | Path, outdir: str | Path, cfg: DecipherRunConfi
     ref_dir = Path(ref_dir) if ref_dir else None
     if not cfg.seeds:
         raise ValueError("decipher: give at least one seed (seeds=[1])")
+    u = cfg.units
+    if u.self_loop_candidates and len(u.self_loop_candidates) != len(u.min_gap_candidates or [0]):
+        raise ValueError(f"decipher: units.self_loop_candidates {u.self_loop_candidates} needs one value per "
+                         f"units.min_gap_candidates {u.min_gap_candidates} (or [] for hmm.self_loop with each)")
     splits = [s for s in (cfg.train_split, cfg.valid_split) if s]
     inputs = [features / f"{s}.{ext}" for s in splits for ext in ("npy", "lengths")] + [text_dir / "phones.txt"]
     for p in inputs:
@@ -265,23 +270,51 @@ def run_decipher(features: str | Path, outdir: str | Path, cfg: DecipherRunConfi
 def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Path, ref_dir: Path | None,
               lm_path: Path | None, splits: list[str], input_hashes: dict[str, str], tracker: Tracker) -> dict:
     t0 = time.time()
-    segs = {s: segment_split(features, s, cfg) for s in splits}
     meta = read_json(features / "meta.json") if (features / "meta.json").is_file() else None
-    columns = change_columns(meta, segs[cfg.train_split].feats.shape[1], cfg.units.segmenter.columns)
-    for s, g in segs.items():
-        log.info("%s: %d utterances -> %d change-point segments (%.0f s)", s, len(g.lengths), len(g.feats),
-                 time.time() - t0)
     sents = read_phone_text(text_dir)
-    candidates, runs = run_seeds(segs, sents, cfg)
-    for r in runs:
-        for row in r.history:
-            tracker.log(row)
-    # members: the refined seeds whose own labels score within ``ensemble_tolerance`` of the best one's
-    # by the label-free metric; the model combines their posteriors
     sel_split = cfg.valid_split or cfg.train_split
     lm = load_lm(lm_path) if lm_path is not None else None
-    members = choose_members(runs, sel_split, lm, cfg.ensemble_tolerance)
-    model = DecipherModel(columns, cfg.units.segmenter, [Member(r.candidate.centroids, r.hmm) for r in members])
+    gaps = list(cfg.units.min_gap_candidates) or [cfg.units.segmenter.min_gap]
+    loops = list(cfg.units.self_loop_candidates) or [cfg.hmm.self_loop] * len(gaps)
+    if len(loops) != len(gaps):
+        raise ValueError(f"decipher: units.self_loop_candidates {loops} needs one value per min_gap candidate {gaps} "
+                         "(or [] for hmm.self_loop with each)")
+    if len(gaps) > 1 and lm is None:
+        log.warning("decipher: no phone LM in %s to choose among min_gap %s: using %d", text_dir, gaps, gaps[0])
+        gaps, loops = gaps[:1], loops[:1]
+    tried = []
+    for gap, loop in zip(gaps, loops):
+        # every seed on this segmentation; the members are its refined seeds whose own labels score within
+        # ``ensemble_tolerance`` of the best one's by the label-free metric (the model combines them)
+        seg_cfg = dataclasses.replace(cfg.units.segmenter, min_gap=gap)
+        gcfg = dataclasses.replace(cfg, units=dataclasses.replace(cfg.units, segmenter=seg_cfg),
+                                   hmm=dataclasses.replace(cfg.hmm, self_loop=loop))
+        segs = {s: segment_split(features, s, gcfg) for s in splits}
+        for s, g in segs.items():
+            log.info("%s: %d utterances -> %d change-point segments (min_gap %d; %.0f s)", s, len(g.lengths),
+                     len(g.feats), gap, time.time() - t0)
+        candidates, runs = run_seeds(segs, sents, gcfg)
+        for r in runs:
+            for row in r.history:
+                tracker.log({"min_gap": gap, **row})
+        members = choose_members(runs, sel_split, lm, cfg.ensemble_tolerance)
+        best = min((r.scores.get("weighted_lm_ppl", math.inf) for r in runs), default=math.inf)
+        tried.append({"min_gap": gap, "self_loop": loop, "segments": len(segs[cfg.train_split].feats),
+                      "best_weighted_lm_ppl": best, "best_match_loss": candidates[0].match_loss,
+                      "_state": (seg_cfg, segs, candidates, runs, members)})
+        if len(gaps) > 1:
+            log.info("min_gap %d (self-loop %.2f): %d train segments, best refined seed's weighted_lm_ppl %.2f, "
+                     "lowest matching loss %.4f", gap, loop, tried[-1]["segments"], best, candidates[0].match_loss)
+    by = "best_match_loss" if cfg.units.segmentation_by == "match_loss" else "best_weighted_lm_ppl"
+    chosen = min(tried, key=lambda t: t[by])
+    seg_cfg, segs, candidates, runs, members = chosen.pop("_state")
+    for t in tried:
+        t.pop("_state", None)
+        t["chosen"] = t is chosen
+        if not math.isfinite(t["best_weighted_lm_ppl"]):
+            t["best_weighted_lm_ppl"] = None
+    columns = change_columns(meta, segs[cfg.train_split].feats.shape[1], cfg.units.segmenter.columns)
+    model = DecipherModel(columns, seg_cfg, [Member(r.candidate.centroids, r.hmm) for r in members])
     hmm0 = runs[0].hmm
     combined = {s: [combine_posteriors([r.posteriors[s][i] for r in members]) for i in range(len(segs[s].lengths))]
                 for s in splits}
@@ -323,6 +356,7 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
     for row in rows:
         tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     summary = {"refined_by": "match_loss", "members_by": "weighted_lm_ppl" if lm is not None else "all refined",
+               "min_gap": seg_cfg.min_gap, "segmentations": tried, "segmentation_by": cfg.units.segmentation_by,
                "ensemble_tolerance": cfg.ensemble_tolerance, "members": [r.seed for r in members], "model": scores,
                "seeds": rows,
                "history": [h for r in runs for h in r.history], "seconds": round(time.time() - t0, 1)}
