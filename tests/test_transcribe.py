@@ -138,13 +138,18 @@ def test_two_minutes_stereo_44k(utterances, model_dir, tmp_path):
     # phones: monotone, inside their chunk
     phones = tiers["phones"]
     assert phones
+    assert_phone_times_in_chunks(phones, chunks)
+    assert_formats_agree(out, "field", src)
+
+
+def assert_phone_times_in_chunks(phones: list, chunks: list) -> None:
+    """Phone intervals (start, end, ...) are non-empty, in order, non-overlapping and each inside a chunk."""
     starts = [p[0] for p in phones]
     assert starts == sorted(starts)
     assert all(p[0] < p[1] for p in phones)
     assert all(a[1] <= b[0] + 1e-9 for a, b in zip(phones, phones[1:]))
     for p in phones:
         assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in chunks), p
-    assert_formats_agree(out, "field", src)
 
 
 def assert_formats_agree(out: Path, name: str, media: Path):
@@ -433,12 +438,7 @@ def test_decipher_model_cuts_its_own_segments(archive, tmp_path):
     chunks, phones = tiers["chunks"], tiers["phones"]
     assert chunks and phones
     assert {p[2] for p in phones} <= {c for s in sents for c in s}
-    starts = [p[0] for p in phones]
-    assert starts == sorted(starts)
-    assert all(p[0] < p[1] for p in phones)
-    assert all(a[1] <= b[0] + 1e-9 for a, b in zip(phones, phones[1:]))
-    for p in phones:
-        assert any(c[0] - 1e-6 <= p[0] and p[1] <= c[1] + 1e-6 for c in chunks), p
+    assert_phone_times_in_chunks(phones, chunks)
     conf = [float(r["confidence"]) for r in read_csv(tmp_path / "out" / "c.csv") if r["tier"] == "phones"]
     assert all(0 < c <= 1 for c in conf)
     assert_formats_agree(tmp_path / "out", "c", archive / "c.wav")

@@ -43,6 +43,14 @@ def make_executor(launcher: str, slurm: SlurmConfig, folder: str | Path, name: s
     return ex
 
 
+def submit_jobs(ex: Any, launcher: str, fn: Any, args: Sequence[Sequence[Any]]) -> list[Any]:
+    """``fn(*a)`` for each ``a`` of ``args`` as one job each: one job array on SLURM, subprocesses locally."""
+    if launcher == "slurm":
+        with ex.batch():
+            return [ex.submit(fn, *a) for a in args]
+    return [ex.submit(fn, *a) for a in args]
+
+
 def cli_job(argv: Sequence[str], threads: int) -> int:
     """A submitit job's body: ``w2vu *argv`` in the job's process, with ``threads`` CPU threads."""
     import torch  # noqa: PLC0415
@@ -60,11 +68,7 @@ def run_cli_jobs(argvs: Sequence[Sequence[str]], launcher: str, slurm: SlurmConf
                  name: str, threads: int) -> list[str]:
     """Each command line as one job (a job array on SLURM); waits for all. Returns the failures' messages."""
     ex = make_executor(launcher, slurm, folder, name)
-    if launcher == "slurm":
-        with ex.batch():
-            jobs = [ex.submit(cli_job, list(a), threads) for a in argvs]
-    else:
-        jobs = [ex.submit(cli_job, list(a), threads) for a in argvs]
+    jobs = submit_jobs(ex, launcher, cli_job, [(list(a), threads) for a in argvs])
     log.info("submitted %d %s jobs (logs in %s): %s", len(jobs), launcher, folder,
              ", ".join(str(j.job_id) for j in jobs))
     failures = []

@@ -22,9 +22,9 @@ class UnitsConfig:
     segmenter: ChangeSegmenterConfig = field(default_factory=ChangeSegmenterConfig)
     k: int = at_least(2, default=128)     # k-means units over segment means; findings: 256 is worse (75% vs 52%)
     niter: int = at_least(1, default=20)  # k-means iterations (MFCC segment clusters converge fast)
-    # segmenter min_gap values to try, each with every seed; the one whose best refined seed has the
-    # lowest phone-LM metric makes the model ([]: segmenter.min_gap alone). Measured: 1 is right on the
-    # 1,000-utterance demos, 2 at 250 utterances and on the held-aside corpus (docs/demo-findings.md)
+    # segmenter min_gap values to try, each with every seed; the one ``segmentation_by`` prefers makes the
+    # model ([]: segmenter.min_gap alone). Measured: 1 is right on the 1,000-utterance demos, 2 at 250
+    # utterances and on the held-aside corpus (docs/demo-findings.md)
     min_gap_candidates: list[int] = field(default_factory=list)
     # the HMM's self-loop for each candidate (same length), or [] for hmm.self_loop with every one: coarser
     # segments span fewer units per phone, so they want a lower self-loop (measured: 0.3 at min_gap 1, 0.2 at 2)

@@ -275,14 +275,11 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
     sel_split = cfg.valid_split or cfg.train_split
     lm = load_lm(lm_path) if lm_path is not None else None
     gaps = list(cfg.units.min_gap_candidates) or [cfg.units.segmenter.min_gap]
-    loops = list(cfg.units.self_loop_candidates) or [cfg.hmm.self_loop] * len(gaps)
-    if len(loops) != len(gaps):
-        raise ValueError(f"decipher: units.self_loop_candidates {loops} needs one value per min_gap candidate {gaps} "
-                         "(or [] for hmm.self_loop with each)")
+    loops = list(cfg.units.self_loop_candidates) or [cfg.hmm.self_loop] * len(gaps)  # same length: run_decipher
     if len(gaps) > 1 and lm is None:
         log.warning("decipher: no phone LM in %s to choose among min_gap %s: using %d", text_dir, gaps, gaps[0])
         gaps, loops = gaps[:1], loops[:1]
-    tried = []
+    tried, states = [], []  # per segmentation: its summary row, and what the model is made of if it is chosen
     for gap, loop in zip(gaps, loops):
         # every seed on this segmentation; the members are its refined seeds whose own labels score within
         # ``ensemble_tolerance`` of the best one's by the label-free metric (the model combines them)
@@ -300,19 +297,18 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
         members = choose_members(runs, sel_split, lm, cfg.ensemble_tolerance)
         best = min((r.scores.get("weighted_lm_ppl", math.inf) for r in runs), default=math.inf)
         tried.append({"min_gap": gap, "self_loop": loop, "segments": len(segs[cfg.train_split].feats),
-                      "best_weighted_lm_ppl": best, "best_match_loss": candidates[0].match_loss,
-                      "_state": (seg_cfg, segs, candidates, runs, members)})
+                      "best_weighted_lm_ppl": best if math.isfinite(best) else None,
+                      "best_match_loss": candidates[0].match_loss})
+        states.append((seg_cfg, segs, candidates, runs, members))
         if len(gaps) > 1:
             log.info("min_gap %d (self-loop %.2f): %d train segments, best refined seed's weighted_lm_ppl %.2f, "
                      "lowest matching loss %.4f", gap, loop, tried[-1]["segments"], best, candidates[0].match_loss)
     by = "best_match_loss" if cfg.units.segmentation_by == "match_loss" else "best_weighted_lm_ppl"
-    chosen = min(tried, key=lambda t: t[by])
-    seg_cfg, segs, candidates, runs, members = chosen.pop("_state")
-    for t in tried:
-        t.pop("_state", None)
-        t["chosen"] = t is chosen
-        if not math.isfinite(t["best_weighted_lm_ppl"]):
-            t["best_weighted_lm_ppl"] = None
+    # one candidate without a phone LM; with several, every refined seed has its metric
+    pick = min(range(len(tried)), key=lambda i: tried[i][by] if tried[i][by] is not None else math.inf)
+    for i, t in enumerate(tried):
+        t["chosen"] = i == pick
+    seg_cfg, segs, candidates, runs, members = states[pick]
     columns = change_columns(meta, segs[cfg.train_split].feats.shape[1], cfg.units.segmenter.columns)
     model = DecipherModel(columns, seg_cfg, [Member(r.candidate.centroids, r.hmm) for r in members])
     hmm0 = runs[0].hmm

@@ -342,12 +342,6 @@ class _Job:
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
-def _executor(sweep: SweepConfig, folder: Path) -> Any:
-    from wav2vec_u.launch import make_executor  # noqa: PLC0415
-
-    return make_executor(sweep.launcher, sweep.slurm, folder, "w2vu-sweep")
-
-
 def run_stacks(stacks: list[list[SweepRun]], outdir: Path, sweep: SweepConfig, wandb: bool) -> dict[str, dict]:
     """Every stack: in this process (launcher none) or as submitit jobs, waiting for all of them."""
     results: dict[str, dict] = {}
@@ -360,14 +354,12 @@ def run_stacks(stacks: list[list[SweepRun]], outdir: Path, sweep: SweepConfig, w
                             len(stacks))
                 break
         return results
-    ex = _executor(sweep, outdir / "submitit")
+    from wav2vec_u.launch import make_executor, submit_jobs  # noqa: PLC0415
+
+    ex = make_executor(sweep.launcher, sweep.slurm, outdir / "submitit", "w2vu-sweep")
     threads = torch.get_num_threads()
     args = [([r.cfg for r in runs], [str(outdir / r.name) for r in runs], wandb, threads) for runs in stacks]
-    if sweep.launcher == "local":
-        jobs = [ex.submit(_Job(), *a) for a in args]
-    else:
-        with ex.batch():
-            jobs = [ex.submit(_Job(), *a) for a in args]
+    jobs = submit_jobs(ex, sweep.launcher, _Job(), args)
     log.info("submitted %d %s jobs (logs in %s): %s", len(jobs), sweep.launcher, outdir / "submitit",
              ", ".join(str(j.job_id) for j in jobs))
     for runs, job in zip(stacks, jobs):

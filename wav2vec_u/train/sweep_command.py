@@ -24,18 +24,15 @@ from pathlib import Path
 
 from wav2vec_u.config import (ConfigError, add_config_arguments, add_tracking_arguments,
                               from_dict, load_yaml, yaml_load)
-from wav2vec_u.io import resource_path
 from wav2vec_u.train.config import SweepConfig
+from wav2vec_u.train.train_command import DEFAULT_CONFIG, add_gan_input_arguments, gan_config_and_threads
 
 log = logging.getLogger("wav2vec_u.train")
-
-DEFAULT_CONFIG = resource_path("configs", "gan", "w2vu.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outdir", type=Path, help="sweep folder: one sub-folder per run, sweep.json, selection.json")
-    parser.add_argument("--features", help="segment feature dir (sets data.features)")
-    parser.add_argument("--text", help="prepare-text output dir (sets data.text)")
+    add_gan_input_arguments(parser)
     parser.add_argument("--sweep", type=Path, help="YAML file of the sweep: seeds, grid, stack_size, launcher, slurm")
     parser.add_argument("--seeds", type=int, nargs="+", help="trainer.seed of the runs (replaces the file's seeds)")
     parser.add_argument("--grid", action="append", metavar="KEY=V1,V2", help="values of one GAN config key; "
@@ -43,7 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack-size", type=int, help="at most this many runs per stacked model (0: no limit)")
     parser.add_argument("--launcher", choices=["none", "local", "slurm"],
                         help="none: train here; local/slurm: one submitit job per stacked model")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a shared machine)")
     add_config_arguments(parser, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     add_tracking_arguments(parser)
 
@@ -66,8 +62,6 @@ def sweep_config_from_args(args: argparse.Namespace) -> SweepConfig:
 
 def run(args: argparse.Namespace) -> int:
     from wav2vec_u.train.sweep import run_sweep  # noqa: PLC0415
-
-    from wav2vec_u.train.train_command import gan_config_and_threads  # noqa: PLC0415
 
     cfg = gan_config_and_threads(args)
     sweep = sweep_config_from_args(args)

@@ -24,12 +24,17 @@ log = logging.getLogger("wav2vec_u.train")
 DEFAULT_CONFIG = resource_path("configs", "gan", "w2vu.yaml")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("outdir", type=Path, help="output dir (checkpoints, logs); resumes from its last.pt")
+def add_gan_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """--features, --text, --threads: read by :func:`gan_config_and_threads` (train-gan and sweep)."""
     parser.add_argument("--features", help="segment feature dir (sets data.features)")
     parser.add_argument("--text", help="prepare-text output dir (sets data.text)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); 1 is "
                         "fastest for the demo's small models on a shared machine, as the demo sets it")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("outdir", type=Path, help="output dir (checkpoints, logs); resumes from its last.pt")
+    add_gan_input_arguments(parser)
     add_config_arguments(parser, DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
     add_tracking_arguments(parser)
 
