@@ -23,7 +23,8 @@ from wav2vec_u.tokens import read_token_lines
 
 # min_gap=2: the toy's phones last 4-8 frames (the demo's default of 1 is for 7-8-frame phones with fast onsets)
 OVERRIDES = ["seeds=[1,2,3]", "refine=2", "workers=1", "units.k=24", "units.segmenter.min_gap=2", "match.steps=200",
-             "match.restarts=4", "hmm.iters=4", "hmm.self_loop=0.3"]
+             "match.restarts=4", "hmm.iters=4", "hmm.self_loop=0.3", "units.min_gap_candidates=[]",
+             "units.self_loop_candidates=[]"]  # one segmentation (the candidates' tests set their own)
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +129,20 @@ def test_missing_inputs_name_the_file_and_the_command(tmp_path, capsys):
 
 
 def test_min_gap_candidates_each_get_the_seeds_and_the_lower_metric_is_kept(toy_run, tmp_path):
-    """``units.min_gap_candidates``: each segmentation gets every seed; the model is the one whose seeds reach
-    the lowest matching loss (``units.segmentation_by``), recorded in selection.json; the model segments as it did."""
+    """``units.min_gap_candidates``: each segmentation gets every seed; with ``units.segmentation_by=match_loss``
+    the model is the one whose seeds reach the lowest matching loss, recorded in selection.json; the model
+    segments as it did."""
     root, _, _ = toy_run
     args = ["decipher", str(root / "feats"), str(tmp_path / "out"), "--text-dir", str(root / "text"),
             *OVERRIDES, "seeds=[1]", "refine=1", "units.min_gap_candidates=[1,3]", "units.self_loop_candidates=[0.3,0.1]",
-            "--no-wandb"]
+            "units.segmentation_by=match_loss", "--no-wandb"]
     assert main(args) == 0
     sel = json.loads((tmp_path / "out" / "selection.json").read_text())
     tried = sel["segmentations"]
     assert [(t["min_gap"], t["self_loop"]) for t in tried] == [(1, 0.3), (3, 0.1)]
     assert tried[0]["segments"] > tried[1]["segments"]          # a smaller min_gap cuts more segments
-    assert sel["segmentation_by"] == "match_loss"                # the default rule
+    assert sel["segmentation_by"] == "match_loss"
+    assert sel["self_train_dir"] is None and not (tmp_path / "out" / "segmentations").exists()
     best = min(tried, key=lambda t: t["best_match_loss"])
     assert all(t["best_weighted_lm_ppl"] > 0 for t in tried)    # both criteria are recorded
     assert [t["chosen"] for t in tried] == [t is best for t in tried]
@@ -148,6 +151,35 @@ def test_min_gap_candidates_each_get_the_seeds_and_the_lower_metric_is_kept(toy_
     assert model.segmenter.min_gap == best["min_gap"]
     assert all(m.hmm.self_loop == best["self_loop"] for m in model.members)
     assert [r["seed"] for r in sel["seeds"]] == [1] and sel["seeds"][0]["member"]
+
+
+def test_segmentations_are_chosen_by_self_training_on_their_labels(toy_run, tmp_path):
+    """The default rule (``units.segmentation_by=self_train``): a CTC model self-trained on each segmentation's
+    labels reads the same frames, so their phone-LM metrics compare; the lower one is kept. On the toy the
+    coarse segmentation (min_gap 8: phones last 4-8 frames, so most segments merge two phones) gives worse
+    labels, and the rule must see it without references."""
+    root, _, _ = toy_run
+    out = tmp_path / "out"
+    args = ["decipher", str(root / "feats"), str(out), "--text-dir", str(root / "text"), *OVERRIDES, "seeds=[1]",
+            "refine=1", "units.min_gap_candidates=[2,8]", "units.self_loop_candidates=[0.3,0.1]",
+            "self_train.ctc.epochs=4", "self_train.ctc.min_updates=0", "self_train.decode_words=false",
+            "--no-wandb"]
+    assert main(args) == 0
+    sel = json.loads((out / "selection.json").read_text())
+    tried = sel["segmentations"]
+    assert sel["segmentation_by"] == "self_train"
+    scores = [t["self_train_weighted_lm_ppl"] for t in tried]
+    assert all(s > 0 for s in scores), scores
+    assert [t["chosen"] for t in tried] == [s == min(scores) for s in scores]
+    # references read only now: each candidate's self-trained model's PER (its history prints nothing else)
+    pers = []
+    for t in tried:
+        hist = json.loads((out / "segmentations" / f"min_gap-{t['min_gap']}" / "self_train" / "history.json").read_text())
+        pers.append(hist["history"][-1]["valid_per"])
+    print(f"self-trained valid PER {pers}, metric {scores}")
+    assert tried[0]["chosen"] and pers[0] < pers[1] - 0.1, (pers, scores)
+    assert sel["self_train_dir"] == tried[0]["self_train_dir"]
+    assert read_token_lines(out / "train.hyp") == read_token_lines(out / "segmentations" / "min_gap-2" / "train.hyp")
 
 
 def test_self_loop_candidates_must_pair_with_the_min_gaps(toy_run, tmp_path, capsys):

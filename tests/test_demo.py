@@ -95,7 +95,8 @@ def test_rerun_is_cached_and_an_option_reruns_only_downstream(quick_run, capsys)
     assert main(["demo", "--quick", "--out", str(out), "train.gan.trainer.max_updates=20",
                  "train.gan.trainer.validate_every=10", "train.gan.trainer.save_every=10",
                  "train.decipher.hmm.iters=2", "train.decipher.seeds=[3]", "train.decipher.refine=1",
-                 "train.decipher.match.steps=100", "self_train.ctc.epochs=1", "self_train.ctc.min_updates=10"]) == 0
+                 "train.decipher.match.steps=100", "self_train.ctc.epochs=1", "self_train.ctc.min_updates=10",
+                 "train.decipher.units.min_gap_candidates=[2]", "train.decipher.units.self_loop_candidates=[0.2]"]) == 0
     cached = {s["stage"]: s["cached"] for s in json.loads((out / "results.json").read_text())["stages"]}
     assert not cached["decipher"] and not cached["decode_decipher"] and not cached["self_train"]
     assert cached["train"] and cached["decode"] and cached["features"]

@@ -429,7 +429,8 @@ def test_decipher_model_cuts_its_own_segments(archive, tmp_path):
     sents = [[c for c in s if c != " "] for s in SENTENCES * 3]
     (text / "phones.txt").write_text("".join(" ".join([SIL, *s, SIL]) + "\n" for s in sents))
     write_bigram_arpa(text / "lm.phones.4.arpa", sents)
-    tiny = ["seeds=[1]", "refine=1", "workers=1", "units.k=16", "match.steps=50", "match.restarts=2", "hmm.iters=2"]
+    tiny = ["seeds=[1]", "refine=1", "workers=1", "units.k=16", "match.steps=50", "match.restarts=2", "hmm.iters=2",
+            "units.min_gap_candidates=[]", "units.self_loop_candidates=[]"]
     assert main(["decipher", str(tmp_path / "frames"), str(tmp_path / "dec"), "--text-dir", str(text), *tiny,
                  "--no-wandb"]) == 0
     res = transcribe_archive(tmp_path / "dec" / "decipher.pt", [archive / "c.wav"], tmp_path / "out", progress=False)

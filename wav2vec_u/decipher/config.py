@@ -15,6 +15,7 @@ from wav2vec_u.audio.segmenters import ChangeSegmenterConfig
 from wav2vec_u.config import at_least, non_negative
 from wav2vec_u.decipher.hmm import HmmConfig
 from wav2vec_u.decipher.stats_match import MatchConfig
+from wav2vec_u.self_train.run import SelfTrainRunConfig
 
 
 @dataclass
@@ -25,13 +26,15 @@ class UnitsConfig:
     # segmenter min_gap values to try, each with every seed; the one ``segmentation_by`` prefers makes the
     # model ([]: segmenter.min_gap alone). Measured: 1 is right on the 1,000-utterance demos, 2 at 250
     # utterances and on the held-aside corpus (docs/demo-findings.md)
-    min_gap_candidates: list[int] = field(default_factory=list)
+    min_gap_candidates: list[int] = field(default_factory=lambda: [1, 2])
     # the HMM's self-loop for each candidate (same length), or [] for hmm.self_loop with every one: coarser
     # segments span fewer units per phone, so they want a lower self-loop (measured: 0.3 at min_gap 1, 0.2 at 2)
-    self_loop_candidates: list[float] = field(default_factory=list)
-    # how the segmentation is chosen among the candidates: the lowest matching loss of its seeds (right on 3 of
-    # the 4 corpora measured) or the best refined seed's phone-LM metric (right on 2 of 4; docs/demo-findings.md)
-    segmentation_by: Literal["match_loss", "weighted_lm_ppl"] = "match_loss"
+    self_loop_candidates: list[float] = field(default_factory=lambda: [0.3, 0.2])
+    # how the segmentation is chosen among the candidates: the phone-LM metric of a CTC model self-trained on
+    # each one's labels (self_train: the model reads the frames, so the scores compare across segmentations;
+    # right on all 4 corpora measured), the lowest matching loss of its seeds (3 of 4) or the best refined
+    # seed's phone-LM metric (2 of 4; docs/demo-findings.md, "Choosing the segmentation without labels")
+    segmentation_by: Literal["self_train", "match_loss", "weighted_lm_ppl"] = "self_train"
 
 
 def _hmm_defaults() -> HmmConfig:
@@ -56,4 +59,7 @@ class DecipherRunConfig:
     train_split: str = "train"
     valid_split: str = "valid"            # "" for none: labels for train only
     max_em_utts: int = non_negative(default=0)  # EM on at most this many training utterances (0: all)
+    # units.segmentation_by=self_train: how each candidate's labels are self-trained to score it (the demo sets
+    # its own self_train section here, so the chosen candidate's model is the demo's self-trained model)
+    self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
     workers: int = at_least(1, default=2)  # seeds in this many processes at once (one thread each; 2 cores here)

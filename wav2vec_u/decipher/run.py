@@ -267,6 +267,30 @@ def run_decipher(features: str | Path, outdir: str | Path, cfg: DecipherRunConfi
     return summary
 
 
+def model_labels(segs: dict, runs: list, members: list, splits: list[str]) -> dict[str, list[list[str]]]:
+    """The model's labels per split: the members' posteriors combined, then the best phone per segment."""
+    hmm0 = runs[0].hmm
+    return {s: [posterior_phones(combine_posteriors([r.posteriors[s][i] for r in members]), hmm0)
+                for i in range(len(segs[s].lengths))] for s in splits}
+
+
+def self_train_score(features: Path, folder: Path, cfg: DecipherRunConfig, labels: list[list[str]], text_dir: Path,
+                     ref_dir: Path | None) -> dict[str, Any]:
+    """Self-train a CTC model (``cfg.self_train``) on one segmentation's training labels and return its
+    label-free score: the phone-LM metric of the kept iteration. The CTC model reads the frame features,
+    not the segments, so the scores of different segmentations compare. References, if any, are only
+    printed by the self-training."""
+    from wav2vec_u.self_train.run import run_self_train  # self-training decodes with decipher models too
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_token_lines(folder / f"{cfg.train_split}.hyp", labels)
+    result = run_self_train(features, folder / "self_train", cfg.self_train,
+                            labels_file=folder / f"{cfg.train_split}.hyp", text_dir=text_dir, ref_dir=ref_dir)
+    kept = [h for h in result["history"] if h.get("kept", True)]
+    score = kept[-1].get("weighted_lm_ppl") if kept else None
+    return {"self_train_weighted_lm_ppl": score, "self_train_dir": str(folder / "self_train")}
+
+
 def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Path, ref_dir: Path | None,
               lm_path: Path | None, splits: list[str], input_hashes: dict[str, str], tracker: Tracker) -> dict:
     t0 = time.time()
@@ -303,18 +327,27 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
         if len(gaps) > 1:
             log.info("min_gap %d (self-loop %.2f): %d train segments, best refined seed's weighted_lm_ppl %.2f, "
                      "lowest matching loss %.4f", gap, loop, tried[-1]["segments"], best, candidates[0].match_loss)
-    by = "best_match_loss" if cfg.units.segmentation_by == "match_loss" else "best_weighted_lm_ppl"
+    by = {"match_loss": "best_match_loss", "weighted_lm_ppl": "best_weighted_lm_ppl",
+          "self_train": "self_train_weighted_lm_ppl"}[cfg.units.segmentation_by]
+    if by == "self_train_weighted_lm_ppl":
+        if len(tried) > 1:
+            for t, (_, segs, _, runs, members) in zip(tried, states):
+                t.update(self_train_score(features, outdir / "segmentations" / f"min_gap-{t['min_gap']}", cfg,
+                                          model_labels(segs, runs, members, [cfg.train_split])[cfg.train_split],
+                                          text_dir, ref_dir))
+                log.info("min_gap %d: self-trained model's weighted_lm_ppl %.2f", t["min_gap"],
+                         t[by] if t[by] is not None else math.inf)
+        else:
+            by = "best_weighted_lm_ppl"  # one candidate: nothing to compare
     # one candidate without a phone LM; with several, every refined seed has its metric
-    pick = min(range(len(tried)), key=lambda i: tried[i][by] if tried[i][by] is not None else math.inf)
+    pick = min(range(len(tried)), key=lambda i: tried[i].get(by) if tried[i].get(by) is not None else math.inf)
     for i, t in enumerate(tried):
         t["chosen"] = i == pick
     seg_cfg, segs, candidates, runs, members = states[pick]
     columns = change_columns(meta, segs[cfg.train_split].feats.shape[1], cfg.units.segmenter.columns)
     model = DecipherModel(columns, seg_cfg, [Member(r.candidate.centroids, r.hmm) for r in members])
     hmm0 = runs[0].hmm
-    combined = {s: [combine_posteriors([r.posteriors[s][i] for r in members]) for i in range(len(segs[s].lengths))]
-                for s in splits}
-    hyps = {s: [posterior_phones(lp, hmm0) for lp in combined[s]] for s in splits}
+    hyps = model_labels(segs, runs, members, splits)
     refined = {r.seed: r for r in runs}
     scores: dict[str, Any] = {"members": [r.seed for r in members], "selection_split": sel_split}
     if lm is not None:
@@ -353,6 +386,7 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
         tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     summary = {"refined_by": "match_loss", "members_by": "weighted_lm_ppl" if lm is not None else "all refined",
                "min_gap": seg_cfg.min_gap, "segmentations": tried, "segmentation_by": cfg.units.segmentation_by,
+               "self_train_dir": tried[pick].get("self_train_dir"),
                "ensemble_tolerance": cfg.ensemble_tolerance, "members": [r.seed for r in members], "model": scores,
                "seeds": rows,
                "history": [h for r in runs for h in r.history], "seconds": round(time.time() - t0, 1)}

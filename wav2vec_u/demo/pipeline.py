@@ -267,10 +267,29 @@ def stage_train_warm(gan_cfg: GanConfig, seed: int, init: Path, segments: Path, 
     stage_train_gan(cfg, seed, segments, text, outdir)
 
 
-def stage_decipher(section: DecipherRunConfig, features: Path, text: Path, outdir: Path) -> None:
-    """``w2vu decipher``'s function: units, statistics matching, HMM EM, labels; seed chosen without labels."""
+def decipher_config(cfg: DemoConfig) -> DecipherRunConfig:
+    """train.decipher, scoring segmentations (if it has several) with the demo's own self-training: the chosen
+    one's self-trained model is then the demo's self_train stage (``chosen_self_train``)."""
+    d = cfg.train.decipher
+    if d.units.segmentation_by != "self_train" or len(d.units.min_gap_candidates) < 2:
+        return d
+    return dataclasses.replace(d, self_train=cfg.self_train)
 
-    run_decipher(features, outdir, section, text_dir=text)
+
+def stage_decipher(section: DecipherRunConfig, features: Path, text: Path, corpus: Path, outdir: Path) -> None:
+    """``w2vu decipher``'s function: units, statistics matching, HMM EM, labels; seed chosen without labels
+    (``corpus``'s references are read only to print scores, after every choice)."""
+
+    run_decipher(features, outdir, section, text_dir=text, ref_dir=corpus)
+
+
+def chosen_self_train(dec: Path, dec_cfg: DecipherRunConfig, section: SelfTrainRunConfig) -> Path | None:
+    """The self-training the decipher stage already ran on the labels it kept (segmentation_by=self_train with
+    several segmentations), when it used exactly ``section``: the same run the self_train stage would do."""
+    folder = read_json(dec / "selection.json").get("self_train_dir")
+    if folder and to_dict(dec_cfg.self_train) == to_dict(section) and (Path(folder) / "history.json").is_file():
+        return Path(folder)
+    return None
 
 
 def stage_decode_model(section: DecodeConfig, checkpoint: Path, features: Path, text: Path, corpus: Path,
@@ -282,9 +301,14 @@ def stage_decode_model(section: DecodeConfig, checkpoint: Path, features: Path, 
 
 
 def stage_self_train_labels(section: SelfTrainRunConfig, labels: Path, features: Path, text: Path, corpus: Path,
-                            outdir: Path) -> None:
-    """CTC on the frame features, trained on a label file (the decipherment's Viterbi labels of train)."""
+                            outdir: Path, done: Path | None = None) -> None:
+    """CTC on the frame features, trained on a label file (the decipherment's Viterbi labels of train);
+    ``done``: a folder where exactly this run was made already (copied instead of training again)."""
 
+    if done is not None:
+        log.info("self-train: the decipher stage self-trained on these labels with these settings: %s", done)
+        shutil.copytree(done, outdir, dirs_exist_ok=True)
+        return
     run_self_train(features, outdir, section, labels_file=labels, text_dir=text, ref_dir=corpus)
 
 
@@ -348,14 +372,16 @@ def run_demo(cfg: DemoConfig, run_dir: Path, force: bool = False) -> dict[str, A
                      lambda d: stage_segments(cfg.segments, features, d)).dir
 
     if lay.decipher:
-        dec = r.run("decipher", to_dict(cfg.train.decipher), ["features", "text"],
+        dec_cfg = decipher_config(cfg)
+        dec = r.run("decipher", to_dict(dec_cfg), ["features", "text"],
                     ["decipher.pt", "train.hyp", "valid.hyp"],
-                    lambda d: stage_decipher(cfg.train.decipher, features, text, d)).dir
+                    lambda d: stage_decipher(dec_cfg, features, text, corpus, d)).dir
         r.run("decode_decipher", to_dict(cfg.decode), ["decipher", "features", "text"], ["valid.viterbi.phn"],
               lambda d: stage_decode_model(cfg.decode, dec / "decipher.pt", features, text, corpus, d))
         if lay.self_train:
             r.run("self_train", to_dict(cfg.self_train), ["decipher", "features", "text"], ["ctc.pt", "valid.st.phn"],
-                  lambda d: stage_self_train_labels(cfg.self_train, dec / "train.hyp", features, text, corpus, d))
+                  lambda d: stage_self_train_labels(cfg.self_train, dec / "train.hyp", features, text, corpus, d,
+                                                    done=chosen_self_train(dec, dec_cfg, cfg.self_train)))
     if lay.gan:
         gan = cfg.train.gan
         # what the GAN reads: 1.0 segments and text; 2.0 (train.method=gan2) frames with targets, text2
@@ -466,6 +492,10 @@ def report(cfg: DemoConfig, r: Runner, sentences: Path) -> dict[str, Any]:
         sel = read_json(run_dir / "decipher" / "selection.json")
         results["selection"] = {"decipher refined by": sel["refined_by"], "decipher members by": sel["members_by"],
                                 "decipher members": sel["members"]}
+        if len(sel.get("segmentations", [])) > 1:
+            results["selection"]["decipher segmentation"] = (
+                f"min_gap {sel['min_gap']} of {[t['min_gap'] for t in sel['segmentations']]} "
+                f"(by {sel.get('segmentation_by', 'match_loss')})")
     if lay.gan:
         sel = read_json(run_dir / "select" / "selected.json")
         results["selection"].update({f"GAN {k}": v for k, v in sel.items()
