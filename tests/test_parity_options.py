@@ -279,7 +279,8 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     train, text, phones = toy_sets
     ref = ("optim.grad_scale=per_utterance", "optim.clip_scope=both", "optim.decoupled_weight_decay=true",
            "loss.penalty_input=joined", "data.sampling=reference", "generator.special_outputs=4",
-           "discriminator.padding=reference", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
+           "discriminator.padding=reference", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01",
+           "optim.weight_decay_d=0.1")
     settings = [(*ref, "trainer.seed=1"), (*ref, "trainer.seed=2", "optim.lr_g=0.001", "optim.weight_decay_d=0.3")]
     members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
     stack = StackedTrainer(members)

@@ -31,9 +31,9 @@ def check_padding(gen_cfg: GeneratorConfig, disc_cfg: DiscriminatorConfig) -> in
     if disc_cfg.padding != "reference":
         return None
     if gen_cfg.special_outputs <= PAD_INDEX:
-        raise ConfigError(f"discriminator.padding=reference puts padded text at fairseq's pad output (index {PAD_INDEX}), "
-                          f"which needs generator.special_outputs >= {PAD_INDEX + 1} (the reference: 4); it is "
-                          f"{gen_cfg.special_outputs}", key="discriminator.padding")
+        raise ConfigError(f"discriminator.padding=reference puts padded text at fairseq's pad output (index "
+                          f"{PAD_INDEX}), which needs generator.special_outputs >= {PAD_INDEX + 1} (the reference: "
+                          f"4); it is {gen_cfg.special_outputs}", key="discriminator.padding")
     return PAD_INDEX
 
 

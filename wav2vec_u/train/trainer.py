@@ -182,8 +182,8 @@ class GanTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if list(state["phones"]) != self.phones:
-            raise ValueError("checkpoint output symbols differ from the current dict.phn.txt with generator.special_outputs "
-                             f"= {self.cfg.generator.special_outputs}; use a new output dir")
+            raise ValueError("checkpoint output symbols differ from the current dict.phn.txt with "
+                             f"generator.special_outputs = {self.cfg.generator.special_outputs}; use a new output dir")
         if int(state["input_dim"]) != self.train_set.dim:
             raise ValueError(f"checkpoint input dim {state['input_dim']} != features {self.train_set.dim}")
         self.gan.generator.load_state_dict(state["generator"])
