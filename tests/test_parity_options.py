@@ -9,9 +9,11 @@ import math
 import pytest
 import torch
 
-from wav2vec_u.config import apply_overrides, from_dict
+from wav2vec_u.config import ConfigError, apply_overrides, from_dict
+from wav2vec_u.models.gan import fake_distributions, real_distributions, reference_length
 from wav2vec_u.models.join import reference_runs
 from wav2vec_u.models.losses import code_penalty, smoothness_penalty
+from wav2vec_u.tokens import PAD_INDEX, output_symbols
 from wav2vec_u.train.config import GanConfig, OptimConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, LengthBatchSampler, ReplacementSampler, TextSet
 from wav2vec_u.train.stacked import StackedTrainer, build_members
@@ -276,7 +278,9 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     torch.set_num_threads(1)
     train, text, phones = toy_sets
     ref = ("optim.grad_scale=per_utterance", "optim.clip_scope=both", "optim.decoupled_weight_decay=true",
-           "loss.penalty_input=joined", "data.sampling=reference", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01", "optim.weight_decay_d=0.1")
+           "loss.penalty_input=joined", "data.sampling=reference", "generator.special_outputs=4",
+           "discriminator.padding=reference", "optim.clip_norm=0.05", "optim.weight_decay_g=0.01",
+           "optim.weight_decay_d=0.1")
     settings = [(*ref, "trainer.seed=1"), (*ref, "trainer.seed=2", "optim.lr_g=0.001", "optim.weight_decay_d=0.3")]
     members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
     stack = StackedTrainer(members)
@@ -293,6 +297,220 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
             assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
 
 
+# -- 4. vocabulary: fairseq's specials as extra outputs ---------------------------------------------------
+def test_output_symbols_by_hand():
+    """fairseq's Dictionary order: <s> <pad> </s> <unk> first, then dict.phn.txt's symbols; pad is output 1."""
+    assert output_symbols(["a", "<SIL>"]) == ["a", "<SIL>"]
+    assert output_symbols(["a", "<SIL>"], 4) == ["<s>", "<pad>", "</s>", "<unk>", "a", "<SIL>"]
+    assert output_symbols(["a"], 2)[PAD_INDEX] == "<pad>"
+    with pytest.raises(ValueError, match="special_outputs"):
+        output_symbols(["a"], 5)
+    with pytest.raises(ValueError, match="<unk>"):
+        output_symbols(["a", "<unk>"], 4)
+
+
+def test_code_penalty_counts_the_special_outputs_by_hand(toy_sets):
+    """Weights 0 and bias (-1e4 x 4 specials, 0 x 7 phones): every softmax is uniform over the 7 phones and 0 on
+    the specials, so the perplexity is 7 and the code penalty (11 - 7) / 11 = 4/11 (num_vars 11, as the
+    reference's 64); without the specials the same phones give (7 - 7) / 7 = 0. D sees 11 inputs."""
+    t = _trainer(toy_sets, "generator.special_outputs=4", "generator.bias=true")
+    assert t.phones[:4] == ["<s>", "<pad>", "</s>", "<unk>"] and t.phones[4:] == toy_sets[2]
+    assert t.gan.generator.proj.weight.shape[0] == 11 and t.gan.discriminator.num_phones == 11
+    assert _trainer(toy_sets).gan.generator.proj.weight.shape[0] == 7  # the default: dict.phn.txt only
+    for special, want in ((True, 4 / 11), (False, 0.0)):
+        t = _trainer(toy_sets, "generator.bias=true", *(["generator.special_outputs=4"] if special else []))
+        with torch.no_grad():
+            t.gan.generator.proj.weight.zero_()
+            t.gan.generator.proj.bias.copy_(torch.tensor([-1e4] * 4 * special + [0.0] * 7))
+        stats = t.train_step()  # update 0: a G step
+        assert float(stats["code_ppl"]) == pytest.approx(7.0, rel=1e-5)
+        assert float(stats["code_pen"]) == pytest.approx(want, abs=1e-6)
+
+
+def _special_run(tmp_path):
+    """A 1-utterance corpus (segments e0 e1 e2, reference "a b") and a kernel-1 generator with 4 specials that
+    maps e0 -> <pad> (output 1), e1 -> a (output 4), e2 -> b (output 5), saved as best.pt."""
+    import numpy as np
+
+    from toys import write_bigram_arpa
+
+    feats, text = tmp_path / "feats", tmp_path / "text"
+    feats.mkdir()
+    text.mkdir()
+    for split in ("train", "valid"):
+        np.save(feats / f"{split}.npy", np.eye(3, dtype=np.float32))
+        (feats / f"{split}.lengths").write_text("3\n")
+        (feats / f"{split}.phn").write_text("a b\n")
+    (text / "dict.phn.txt").write_text("a 2\nb 2\n<SIL> 2\n")
+    sentences = [["<SIL>", "a", "b", "<SIL>"], ["a", "b"]]
+    (text / "phones.txt").write_text("".join(" ".join(x) + "\n" for x in sentences))
+    write_bigram_arpa(text / "lm.phones.4.arpa", sentences)
+    cfg = _cfg("generator.special_outputs=4", "generator.kernel=1", "data.batch_size=1",
+               f"data.features={feats}", f"data.text={text}")
+    phones = ["a", "b", "<SIL>"]
+    t = GanTrainer(cfg, tmp_path / "run", FeatureSet.from_dir(feats, "train"), TextSet(sentences, phones), phones,
+                   valid=FeatureSet.from_dir(feats, "valid"),
+                   lineage={"features": str(feats), "text": str(text)})
+    w = torch.zeros(7, 3, 1)  # outputs <s> <pad> </s> <unk> a b <SIL>
+    w[1, 0, 0] = w[4, 1, 0] = w[5, 2, 0] = 1.0
+    with torch.no_grad():
+        t.gan.generator.proj.weight.copy_(w)
+    t.save("best.pt")
+    return t, feats, text
+
+
+def test_a_predicted_special_is_dropped_like_silence(tmp_path):
+    """Output ids 1 4 5 (<pad> a b): validation drops the <pad> as it drops <SIL> (the reference's valid_step
+    keeps only ids >= nspecial), so the hypothesis is "a b": 2 phones, PER 0, both phones used."""
+    from wav2vec_u.train.selection import decode_ids
+
+    t, _, _ = _special_run(tmp_path)
+    assert decode_ids(t.gan.generator, t.valid) == [[1, 4, 5]]
+    m = t.validate()
+    assert m["valid_num_pred"] == 2 and m["valid_per"] == 0.0 and m["valid_vocab_usage"] == 1.0
+
+
+def test_decode_and_select_read_a_checkpoint_with_special_outputs(tmp_path):
+    """w2vu decode and w2vu select on that checkpoint: the generator is rebuilt with 7 outputs from the
+    checkpoint alone, the Viterbi output is "a b" (the <pad> dropped) with PER 0."""
+    import json
+
+    from wav2vec_u.cli import main
+    from wav2vec_u.train.checkpoint import load_generator
+    from wav2vec_u.tokens import read_token_lines
+
+    t, feats, text = _special_run(tmp_path)
+    gen, symbols, cfg = load_generator(tmp_path / "run" / "best.pt")
+    assert symbols == t.phones and gen.proj.weight.shape[0] == 7 and cfg.generator.special_outputs == 4
+    out = tmp_path / "dec"
+    assert main(["decode", str(tmp_path / "run" / "best.pt"), str(feats), str(out), "--text-dir", str(text),
+                 "words=false", "--no-wandb"]) == 0
+    assert read_token_lines(out / "valid.viterbi.phn") == [["a", "b"]]
+    sel = tmp_path / "selection.json"
+    assert main(["select", str(tmp_path / "run"), "--out", str(sel)]) == 0
+    run = json.loads(sel.read_text())["runs"][0]
+    assert run["per_not_used_for_selection"] == 0.0 and run["vocab_usage"] == 1.0
+
+
+# -- 5. padding as D sees it -------------------------------------------------------------------------------
+def test_real_text_is_one_hot_at_the_pad_output_by_hand():
+    """Outputs <s> <pad> a b c (2 specials): tokens a b + padding -> rows e2, e3 and, at the padded position,
+    e1 (the pad output; reference) or 0 (ours)."""
+    tokens, mask = torch.tensor([[0, 1, -1]]), torch.tensor([[False, False, True]])
+    e = torch.eye(5)
+    ref = real_distributions(tokens, mask, 5, first_phone=2, pad_index=PAD_INDEX)
+    assert torch.equal(ref[0], torch.stack([e[2], e[3], e[1]]))
+    ours = real_distributions(tokens, mask, 5, first_phone=2)
+    assert torch.equal(ours[0], torch.stack([e[2], e[3], torch.zeros(5)]))
+
+
+@pytest.mark.parametrize("output", ["softmax", "straight_through"])
+def test_generated_output_is_uniform_at_padding_by_hand(output):
+    """Joined logits (ln 3, 0, 0) then padding: softmax (3/5, 1/5, 1/5) (or its one-hot argmax), then 1/3 each
+    at the padded position (the softmax of the reference's zero logits there) or 0 (ours). The reference's
+    joined length 3 adds one more uniform, padded position."""
+    from wav2vec_u.models.config import GeneratorConfig
+
+    joined = torch.tensor([[[math.log(3.0), 0.0, 0.0], [0.0, 0.0, 0.0]]])
+    mask = torch.tensor([[False, True]])
+    first = torch.tensor([0.6, 0.2, 0.2]) if output == "softmax" else torch.tensor([1.0, 0.0, 0.0])
+    cfg = GeneratorConfig(output=output)
+    ref = fake_distributions(joined, mask, cfg, "reference")
+    assert torch.allclose(ref[0], torch.stack([first, torch.full((3,), 1 / 3)]))
+    assert torch.allclose(fake_distributions(joined, mask, cfg)[0], torch.stack([first, torch.zeros(3)]))
+    longer, longer_mask = reference_length(ref, mask, 3)
+    assert torch.allclose(longer[0, 2], torch.full((3,), 1 / 3)) and longer_mask.tolist() == [[False, True, True]]
+    assert reference_length(ref, mask, 2)[0] is ref
+
+
+def test_padding_reference_needs_the_pad_output(toy_sets):
+    with pytest.raises(ConfigError, match="special_outputs >= 2") as err:
+        _trainer(toy_sets, "discriminator.padding=reference", "generator.special_outputs=1")
+    assert err.value.key == "discriminator.padding"
+    _trainer(toy_sets, "discriminator.padding=reference", "generator.special_outputs=2")
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_padding_reference_is_seen_by_the_gradient_penalty_only(toy_sets, static):
+    """The D step with discriminator.padding=reference: D's scores (causal D, output masked at padding) equal the
+    zero-padded ones exactly; the gradient penalty is the hand-checked function above on the one-hot-at-pad real
+    text and the uniform-padded generated output, extended to the reference's joined length; and it differs from
+    the zero-padded penalty."""
+    from wav2vec_u.models.gan import Gan, discriminator_step_loss, generate
+    from wav2vec_u.models.losses import gradient_penalty
+    torch.set_num_threads(1)
+    train, text, _ = toy_sets
+    stats = {}
+    # four short utterances where the one with the most runs is padded, so the reference's joined length is one
+    # more than ours (asserted below); the 4 longest sentences: longer still, so the penalty's cut includes it
+    feat_idx, text_idx = torch.tensor([6, 13, 12, 35]), torch.argsort(text.lengths, descending=True)[:BATCH]
+    for padding in ("zeros", "reference"):
+        cfg = _cfg("generator.special_outputs=4", f"discriminator.padding={padding}")
+        torch.manual_seed(0)
+        gan = Gan(train.dim, 11, cfg.generator, cfg.discriminator)
+        with torch.no_grad():  # D's GELU well away from linear, where its input gradient depends on the input
+            for p in gan.discriminator.parameters():
+                p.mul_(8.0)
+        x, xmask = train.batch(feat_idx, static=static)
+        tokens, tmask = text.batch(text_idx, static=static)
+        torch.manual_seed(1)
+        _, stats[padding] = discriminator_step_loss(gan, x, xmask, tokens, tmask, cfg.loss, static_shape=static)
+    for key in ("loss_dense_d", "loss_token_d"):
+        assert float(stats["reference"][key]) == float(stats["zeros"][key]), key
+    assert float(stats["reference"]["grad_pen"]) != pytest.approx(float(stats["zeros"]["grad_pen"]), rel=1e-4)
+    torch.manual_seed(1)  # the same draws: dropout and join, then the penalty's alpha
+    gen = generate(gan.generator, x, xmask, static)
+    V = 11
+    real = torch.eye(V)[(tokens + 4).masked_fill(tmask, PAD_INDEX)]  # one-hot, at <pad> where padded
+    fake = torch.softmax(gen.joined.detach(), -1).masked_fill(gen.joined_mask[..., None], 1 / V)
+    R = int(reference_runs(gen.joined_mask, gen.padding_mask))
+    if not static:
+        assert R == fake.shape[1] + 1 and tokens.shape[1] > R
+        fake = torch.cat([fake, torch.full((BATCH, 1, V), 1 / V)], 1)
+    gp = gradient_penalty(gan.discriminator, real, fake)
+    assert float(stats["reference"]["grad_pen"]) == pytest.approx(float(gp.detach()), rel=1e-6)
+
+
+def test_trainer_with_the_reference_vocabulary_and_padding(toy_sets):
+    """Both options through the trainer, with straight-through outputs and label smoothing too: 6 updates."""
+    t = _trainer(toy_sets, "generator.special_outputs=4", "discriminator.padding=reference",
+                 "generator.output=straight_through", "loss.real_label_smoothing=0.1", "loss.penalty_input=joined")
+    for _ in range(6):
+        stats = t.train_step()
+        assert all(torch.isfinite(v).all() for v in stats.values())
+
+
+def test_stacked_member_equals_the_run_alone_with_reference_padding(toy_sets):
+    """w2vu sweep with generator.special_outputs=4 and discriminator.padding=reference, members whose batches
+    have different lengths (data.sampling=epoch, so each member's reference joined length and gradient-penalty
+    cut are its own): each member equals its run alone after 30 updates."""
+    torch.set_num_threads(1)
+    train, text, phones = toy_sets
+    both = ("generator.special_outputs=4", "discriminator.padding=reference")
+    settings = [(*both, "trainer.seed=1"), (*both, "trainer.seed=2", "loss.gradient_penalty=2.0")]
+    members = build_members([_cfg(*s) for s in settings], ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
+    stack = StackedTrainer(members)
+    for _ in range(30):
+        stack.train_step()
+    stack.unstack()
+    for s, member in zip(settings, members):
+        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
+        for _ in range(30):
+            alone.train_step()
+        for (name, p), q in zip(alone.gan.named_parameters(), member.gan.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
+
+
+def test_stacked_refuses_a_non_causal_discriminator(toy_sets):
+    """The stack pads every member to the longest member's batch; a non-causal D's second layer reads the first
+    layer's outputs there, where the run alone reads zeros (measured: 30 updates off by up to 6e-3)."""
+    train, text, phones = toy_sets
+    members = build_members([_cfg("discriminator.causal=false", f"trainer.seed={i}") for i in (1, 2)],
+                            ["/nonexistent/a", "/nonexistent/b"], train, text, phones)
+    with pytest.raises(ValueError, match="causal=false"):
+        StackedTrainer(members)
+
+
 def test_w2vu_yaml_sets_the_reference_behaviour():
     """configs/gan/w2vu.yaml claims the reference's settings: it sets each option to the reference's value."""
     from wav2vec_u.config import load_config
@@ -302,3 +520,4 @@ def test_w2vu_yaml_sets_the_reference_behaviour():
     o = cfg.optim
     assert (o.grad_scale, o.clip_scope, o.decoupled_weight_decay) == ("per_utterance", "both", True)
     assert cfg.loss.penalty_input == "joined"
+    assert cfg.generator.special_outputs == 4 and cfg.discriminator.padding == "reference"

@@ -23,6 +23,28 @@ SIL = "<SIL>"
 SPECIAL_TOKENS = frozenset({SIL, "<s>", "</s>", "<pad>", "<unk>", "<blank>", "|"})
 
 
+# fairseq's Dictionary always starts with these four, in this order (fairseq data/dictionary.py: bos, pad,
+# eos, unk added first, nspecial = 4), so the reference's generator has them as outputs 0-3 before the phones
+FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
+PAD_INDEX = 1  # fairseq's pad(): where the reference's padded text is one-hot (discriminator.padding=reference)
+
+
+def output_symbols(phones: Sequence[str], special_outputs: int = 0) -> list[str]:
+    """The GAN generator's outputs: the first ``special_outputs`` of fairseq's specials, then ``phones``
+    (dict.phn.txt, in file order). ``output_symbols(["a", "<SIL>"], 4)`` is
+    ``["<s>", "<pad>", "</s>", "<unk>", "a", "<SIL>"]``: the reference's order, so the pad index is 1.
+    The specials never occur in real text; a prediction of one is dropped like ``<SIL>`` (SPECIAL_TOKENS)."""
+    if not 0 <= special_outputs <= len(FAIRSEQ_SPECIALS):
+        raise ValueError(f"generator.special_outputs = {special_outputs}: must be in [0, {len(FAIRSEQ_SPECIALS)}] "
+                         f"(fairseq's specials {' '.join(FAIRSEQ_SPECIALS)})")
+    specials = list(FAIRSEQ_SPECIALS[:special_outputs])
+    clash = sorted(set(specials) & set(phones))
+    if clash:
+        raise ValueError(f"the phone dictionary already has {' '.join(clash)}: generator.special_outputs would add "
+                         "it twice; set generator.special_outputs=0")
+    return specials + list(phones)
+
+
 def scored_vocab(symbols: Iterable[str]) -> list[str]:
     """The symbols an output is scored on (PER, vocabulary usage): everything but the specials."""
     return [s for s in symbols if s not in SPECIAL_TOKENS]

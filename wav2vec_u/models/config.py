@@ -32,6 +32,11 @@ class GeneratorConfig:
     # of the argmax forward, softmax gradient backward) or "gumbel" (straight-through Gumbel).
     output: Literal["softmax", "straight_through", "gumbel"] = "softmax"
     temperature: float = positive(default=1.0)  # softmax temperature of what D sees (reference: 1, no Gumbel)
+    # Extra outputs before the phones that never occur in real text: the first n of fairseq's specials
+    # <s> <pad> </s> <unk> (tokens.output_symbols). 0 = one output per dict.phn.txt symbol (ours); 4 = the
+    # reference's (its generator has len(target_dict) outputs, fairseq's 4 specials first; models/wav2vec_u.py
+    # output_size). They count in the code penalty's V and in D's input; decoding drops a predicted one.
+    special_outputs: int = in_range(0, 4, default=0)
 
 
 @dataclass
@@ -42,6 +47,12 @@ class DiscriminatorConfig:
     dropout: float = in_range(0.0, 1.0, default=0.0, hi_open=True)  # w2vu: discriminator_dropout 0
     causal: bool = True  # w2vu: discriminator_causal true
     spectral_norm: bool = False  # not in the reference; an option for GAN stability
+    # What D's input holds at padded positions: "zeros" for real text and generated output (ours);
+    # "reference" = one-hot at fairseq's pad index (1) for real text, uniform over all outputs for generated
+    # (the softmax of the reference's zero joined logits), the generated side padded to the reference's joined
+    # length (join.reference_runs). D's output is masked there either way, so with a causal D only the
+    # gradient penalty's interpolation sees them. Needs generator.special_outputs >= 2 (the pad output).
+    padding: Literal["zeros", "reference"] = "zeros"
 
 
 @dataclass

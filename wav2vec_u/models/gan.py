@@ -22,14 +22,35 @@ from wav2vec_u.models.join import join_segments, reference_runs
 from wav2vec_u.models.losses import (auxiliary_loss, code_penalty, discriminator_gan_loss, generator_gan_loss,
                                      gradient_penalty, smoothness_penalty)
 from wav2vec_u.models.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+from wav2vec_u.config import ConfigError
+from wav2vec_u.tokens import PAD_INDEX
+
+
+def check_padding(gen_cfg: GeneratorConfig, disc_cfg: DiscriminatorConfig) -> int | None:
+    """The output where padded real text is one-hot (None: zeros there); refuses a config without that output."""
+    if disc_cfg.padding != "reference":
+        return None
+    if gen_cfg.special_outputs <= PAD_INDEX:
+        raise ConfigError(f"discriminator.padding=reference puts padded text at fairseq's pad output (index "
+                          f"{PAD_INDEX}), which needs generator.special_outputs >= {PAD_INDEX + 1} (the reference: "
+                          f"4); it is {gen_cfg.special_outputs}", key="discriminator.padding")
+    return PAD_INDEX
 
 
 class Gan(nn.Module):
-    def __init__(self, input_dim: int, num_phones: int, gen_cfg: GeneratorConfig, disc_cfg: DiscriminatorConfig):
+    """``num_outputs``: the generator's outputs, ``len(tokens.output_symbols(phones, gen_cfg.special_outputs))``;
+    real text ids (dict.phn.txt order) are shifted past the specials (``first_phone``)."""
+
+    def __init__(self, input_dim: int, num_outputs: int, gen_cfg: GeneratorConfig, disc_cfg: DiscriminatorConfig):
         super().__init__()
-        self.num_phones = num_phones
-        self.generator = Generator(input_dim, num_phones, gen_cfg)
-        self.discriminator = Discriminator(num_phones, disc_cfg)
+        if num_outputs <= gen_cfg.special_outputs:
+            raise ValueError(f"{num_outputs} outputs leave no phone after generator.special_outputs = "
+                             f"{gen_cfg.special_outputs}")
+        self.num_outputs = num_outputs
+        self.first_phone = gen_cfg.special_outputs
+        self.pad_index = check_padding(gen_cfg, disc_cfg)
+        self.generator = Generator(input_dim, num_outputs, gen_cfg)
+        self.discriminator = Discriminator(num_outputs, disc_cfg)
 
 
 @dataclass
@@ -49,12 +70,14 @@ def generate(generator: Generator, feats: torch.Tensor, padding_mask: torch.Tens
     return Generated(logits, mask, joined, joined_mask, aux)
 
 
-def fake_distributions(joined: torch.Tensor, joined_mask: torch.Tensor, cfg: GeneratorConfig) -> torch.Tensor:
-    """What D sees of the generator: joined logits (B, R, V) -> distributions (B, R, V), zeros at padding.
+def fake_distributions(joined: torch.Tensor, joined_mask: torch.Tensor, cfg: GeneratorConfig,
+                       padding: str = "zeros") -> torch.Tensor:
+    """What D sees of the generator: joined logits (..., R, V) -> distributions (..., R, V).
 
     ``softmax`` is the reference. ``straight_through`` shows D the one-hot argmax (so D cannot
     tell generated from real by softness alone) while G gets the softmax's gradient;
-    ``gumbel`` does the same on Gumbel-perturbed logits.
+    ``gumbel`` does the same on Gumbel-perturbed logits. Padded positions: zeros, or with
+    ``padding="reference"`` the uniform 1/V (the softmax of the reference's zero logits there), whatever the output.
     """
     logits = joined.float() / cfg.temperature
     if cfg.output == "gumbel":
@@ -64,16 +87,49 @@ def fake_distributions(joined: torch.Tensor, joined_mask: torch.Tensor, cfg: Gen
         if cfg.output == "straight_through":
             hard = F.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype)
             x = hard + x - x.detach()
-    return x.masked_fill(joined_mask[:, :, None], 0.0)
+    return x.masked_fill(joined_mask[..., None], 1.0 / x.shape[-1] if padding == "reference" else 0.0)
 
 
-def real_distributions(tokens: torch.Tensor, padding_mask: torch.Tensor, num_phones: int,
-                       smoothing: float = 0.0) -> torch.Tensor:
-    """tokens (B, T) int phone ids, padding_mask (B, T) -> one-hot (B, T, V), zeros at padding."""
-    x = F.one_hot(tokens.clamp(min=0), num_phones).float()
-    if smoothing > 0:
-        x = (1 - smoothing) * x + smoothing / num_phones
-    return x.masked_fill(padding_mask[:, :, None], 0.0)
+def real_distributions(tokens: torch.Tensor, padding_mask: torch.Tensor, num_outputs: int,
+                       smoothing: float | torch.Tensor = 0.0, first_phone: int = 0,
+                       pad_index: int | None = None) -> torch.Tensor:
+    """tokens (..., T) phone ids in dict.phn.txt order, padding_mask (..., T) -> one-hot (..., T, V) at output
+    ``first_phone + id`` (past the special outputs). Padded positions: zeros, or one-hot at ``pad_index`` (the
+    reference's padded text). ``smoothing`` (a number, or per-row values broadcastable to (..., 1, 1)) mixes the
+    unpadded rows with the uniform over all V outputs."""
+    ids = (tokens.clamp(min=0) + first_phone).masked_fill(padding_mask, 0)
+    x = F.one_hot(ids, num_outputs).float()
+    if isinstance(smoothing, torch.Tensor) or smoothing > 0:
+        x = (1 - smoothing) * x + smoothing / num_outputs
+    x = x.masked_fill(padding_mask[..., None], 0.0)
+    if pad_index is not None:
+        x = x + padding_mask[..., None].to(x.dtype) * F.one_hot(torch.tensor(pad_index), num_outputs).to(x)
+    return x
+
+
+def reference_length(fake: torch.Tensor, fake_mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generated distributions (..., R, V) and their mask (..., R) extended with uniform, padded positions to
+    ``length`` (the reference's joined length, :func:`~wav2vec_u.models.join.reference_runs`, at most R + 1)."""
+    extra = length - fake.shape[-2]
+    if extra <= 0:
+        return fake, fake_mask
+    V = fake.shape[-1]
+    fake = torch.cat([fake, fake.new_full((*fake.shape[:-2], extra, V), 1.0 / V)], -2)
+    fake_mask = torch.cat([fake_mask, fake_mask.new_ones((*fake_mask.shape[:-1], extra))], -1)
+    return fake, fake_mask
+
+
+def discriminator_input(gan: Gan, gen: Generated, static_shape: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """What D reads of a generated batch: (distributions (B, R', V), padding mask (B, R')).
+
+    discriminator.padding=reference: uniform at padding, and (without static shapes, one host synchronisation)
+    one more padded position where the reference's joined length is one longer than ours."""
+    padding = gan.discriminator.cfg.padding
+    fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg, padding)
+    mask = gen.joined_mask
+    if padding == "reference" and not static_shape:
+        fake, mask = reference_length(fake, mask, int(reference_runs(gen.joined_mask, gen.padding_mask)))
+    return fake, mask
 
 
 def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, tokens: torch.Tensor,
@@ -84,9 +140,10 @@ def discriminator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tens
     clip norm). D's gradients are the same either way."""
     with torch.set_grad_enabled(fake_grad and torch.is_grad_enabled()):
         gen = generate(gan.generator, feats, feat_mask, static_shape)
-    fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
-    real = real_distributions(tokens, token_mask, gan.num_phones, cfg.real_label_smoothing)
-    d_fake = gan.discriminator(fake, gen.joined_mask)
+    fake, fake_mask = discriminator_input(gan, gen, static_shape)
+    real = real_distributions(tokens, token_mask, gan.num_outputs, cfg.real_label_smoothing, gan.first_phone,
+                              gan.pad_index)
+    d_fake = gan.discriminator(fake, fake_mask)
     d_real = gan.discriminator(real, token_mask)
     loss_fake, loss_real = discriminator_gan_loss(d_fake, d_real)
     loss = loss_fake + loss_real
@@ -106,8 +163,8 @@ def generator_step_loss(gan: Gan, feats: torch.Tensor, feat_mask: torch.Tensor, 
     auxiliary loss, ``B * loss.aux_weight * auxiliary_loss`` (reference: mmi loss x B x mmi_weight)."""
     gen = generate(gan.generator, feats, feat_mask, static_shape)
     B = feats.shape[0]
-    fake = fake_distributions(gen.joined, gen.joined_mask, gan.generator.cfg)
-    d_fake = gan.discriminator(fake, gen.joined_mask)
+    fake, fake_mask = discriminator_input(gan, gen, static_shape)
+    d_fake = gan.discriminator(fake, fake_mask)
     loss_g = generator_gan_loss(d_fake)
     if cfg.penalty_input == "joined":  # the reference: on the joined logits, its padding counted
         R = reference_runs(gen.joined_mask, gen.padding_mask)

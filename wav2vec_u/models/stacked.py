@@ -15,7 +15,8 @@ kernel launch per layer instead of N; the results equal the single model's to fl
 (the grouped kernel sums in another order).
 
 What the stack does not cover (the 2.0 generator's BatchNorm, residual block and auxiliary
-head, Gumbel outputs, spectral norm, discriminator dropout) is refused by :func:`check_stackable`.
+head, Gumbel outputs, spectral norm, discriminator dropout, a non-causal discriminator) is refused by
+:func:`check_stackable`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def check_stackable(gen: GeneratorConfig, disc: DiscriminatorConfig) -> None:
     """Raise ValueError naming the first setting the stacked model does not implement."""
     unsupported = {"generator.batch_norm": gen.batch_norm, "generator.residual": gen.residual,
                    "generator.aux_classes": gen.aux_classes > 0, "generator.output=gumbel": gen.output == "gumbel",
-                   "discriminator.spectral_norm": disc.spectral_norm, "discriminator.dropout": disc.dropout > 0}
+                   "discriminator.spectral_norm": disc.spectral_norm, "discriminator.dropout": disc.dropout > 0,
+                   # members are padded to the longest member's batch: a non-causal D's deeper layers would read
+                   # that padding (activations past a member's length) where the run alone reads zeros
+                   "discriminator.causal=false": not disc.causal}
     for key, on in unsupported.items():
         if on:
             raise ValueError(f"w2vu sweep trains members as one stacked model, which does not implement {key}; "

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wav2vec_u.config import to_dict
+from wav2vec_u.models.gan import fake_distributions, real_distributions, reference_length
 from wav2vec_u.models.join import reference_runs
 from wav2vec_u.models.stacked import (StackedParams, check_stackable, stacked_discriminator, stacked_generator,
                                       stacked_gradient_penalty, stacked_join)
@@ -244,21 +245,27 @@ class StackedTrainer:
 
         return draw
 
-    def _fake(self, joined: torch.Tensor, joined_mask: torch.Tensor) -> torch.Tensor:
-        """:func:`~wav2vec_u.models.gan.fake_distributions` of every member."""
-        g = self.cfg.generator
-        x = torch.softmax(joined.float() / g.temperature, -1)
-        if g.output == "straight_through":
-            x = F.one_hot(x.argmax(-1), x.shape[-1]).to(x.dtype) + x - x.detach()
-        return x.masked_fill(joined_mask[..., None], 0.0)
+    def _fake(self, joined: torch.Tensor, joined_mask: torch.Tensor, padding_mask: torch.Tensor,
+              runs: list[int]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """:func:`~wav2vec_u.models.gan.discriminator_input` of every member: (fake (N, B, R', V), its mask,
+        each member's own length, which cuts its gradient penalty). Positions past a member's own length are
+        masked and, D being causal (check_stackable), never reach its unpadded outputs."""
+        c = self.cfg
+        padding = c.discriminator.padding
+        fake = fake_distributions(joined, joined_mask, c.generator, padding)
+        lengths = list(runs)
+        if padding == "reference":
+            if not c.trainer.static_shapes:  # each member's reference length (join.reference_runs)
+                lengths = [max(r, x) for r, x in zip(runs, reference_runs(joined_mask, padding_mask).tolist())]
+                fake, joined_mask = reference_length(fake, joined_mask, max(lengths))
+        return fake, joined_mask, lengths
 
     def _real(self, tokens: torch.Tensor, mask: torch.Tensor, V: int) -> torch.Tensor:
-        x = F.one_hot(tokens.clamp(min=0), V).float()
+        """:func:`~wav2vec_u.models.gan.real_distributions` of every member (N, B, T, V)."""
         s = self.smoothing
-        if isinstance(s, torch.Tensor) or s > 0:
-            s = _bc(s, x)
-            x = (1 - s) * x + s / V
-        return x.masked_fill(mask[..., None], 0.0)
+        gan = self.members[0].gan
+        return real_distributions(tokens, mask, V, s.view(-1, 1, 1, 1) if isinstance(s, torch.Tensor) else s,
+                                  gan.first_phone, gan.pad_index)
 
     def _d_loss(self, x, xmask, lengths, tokens, tmask, text_lengths) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.cfg
@@ -268,9 +275,9 @@ class StackedTrainer:
             logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
             joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
-        fake = self._fake(joined, jmask)
+        fake, fmask, runs = self._fake(joined, jmask, lmask, runs)
         real = self._real(tokens, tmask, V)
-        d_fake = stacked_discriminator(self.params, c.discriminator, fake, jmask)
+        d_fake = stacked_discriminator(self.params, c.discriminator, fake, fmask)
         d_real = stacked_discriminator(self.params, c.discriminator, real, tmask)
         loss_fake = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake), reduction="none").sum(1)
         loss_real = F.binary_cross_entropy_with_logits(d_real, torch.zeros_like(d_real), reduction="none").sum(1)
@@ -295,10 +302,10 @@ class StackedTrainer:
         c = self.cfg
         N, B = x.shape[:2]
         logits, lmask = stacked_generator(self.params, c.generator, x, xmask, self._noise(x.shape, lengths))
-        joined, jmask, _ = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
+        joined, jmask, runs = stacked_join(logits, lmask, self._uniforms(B), c.trainer.static_shapes)
         V = logits.shape[-1]
-        fake = self._fake(joined, jmask)
-        d_fake = stacked_discriminator(self.params, c.discriminator, fake, jmask)
+        fake, fmask, _ = self._fake(joined, jmask, lmask, runs)
+        d_fake = stacked_discriminator(self.params, c.discriminator, fake, fmask)
         loss_g = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="none").sum(1)
         if c.loss.penalty_input == "joined":  # the reference's form (losses.smoothness_penalty/code_penalty)
             R = reference_runs(jmask, lmask).to(torch.float32)  # (N,) each member's joined length

@@ -48,7 +48,7 @@ from wav2vec_u.models.gan import Gan, discriminator_step_loss, generator_step_lo
 from wav2vec_u.train.checkpoint import load_checkpoint, save_checkpoint
 from wav2vec_u.train.config import GanConfig, OptimConfig
 from wav2vec_u.train.data import EpochSampler, FeatureSet, LengthBatchSampler, ReplacementSampler, TextSet
-from wav2vec_u.tokens import drop_special
+from wav2vec_u.tokens import drop_special, output_symbols
 from wav2vec_u.train.selection import decode_ids, label_free_metrics, vocab_usage
 from wav2vec_u.train.warm_start import apply_generator_init
 from wav2vec_u.io import sha256_file
@@ -118,7 +118,9 @@ class GanTrainer:
         self.cfg = cfg
         self.outdir = Path(outdir)
         self.train_set, self.text, self.valid, self.lm = train, text, valid, lm
-        self.phones = list(phones)
+        # the generator's outputs: dict.phn.txt's symbols after generator.special_outputs of fairseq's specials
+        # (validation, decoding and checkpoints read output i as self.phones[i]; a predicted special is dropped)
+        self.phones = output_symbols(phones, cfg.generator.special_outputs)
         self.tracker = tracker
         self.lineage = lineage or {}
         self.rank, self.world_size = rank, world_size
@@ -180,7 +182,8 @@ class GanTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if list(state["phones"]) != self.phones:
-            raise ValueError("checkpoint phone set differs from the current dict.phn.txt; use a new output dir")
+            raise ValueError("checkpoint output symbols differ from the current dict.phn.txt with "
+                             f"generator.special_outputs = {self.cfg.generator.special_outputs}; use a new output dir")
         if int(state["input_dim"]) != self.train_set.dim:
             raise ValueError(f"checkpoint input dim {state['input_dim']} != features {self.train_set.dim}")
         self.gan.generator.load_state_dict(state["generator"])
