@@ -342,9 +342,7 @@ def main() -> int:
         for rung, lang, inv, n, feats, text in data:
             print(f"rung {rung} {lang} {inv} n={n}: features {feats}, text {text}")
         return 0
-    ledger_path = a.out / "ladder.json"
-    ledger = json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}
-    jobs = []
+    entries, jobs = {}, []
     for rung, lang, inv, n, feats, text in data:
         for setting in a.settings:
             extra = list(a.set)
@@ -352,11 +350,12 @@ def main() -> int:
                 extra.append(f"trainer.init_generator={oracle_init(feats, text, setting)}")
             for seed in a.seeds:
                 name = run_name(rung, lang, inv, n, setting, seed, a.set) + ("_oracle" if a.init == "oracle" else "")
-                ledger[name] = {"rung": rung, "lang": lang, "inventory": inv, "size": n, "setting": setting,
+                entries[name] = {"rung": rung, "lang": lang, "inventory": inv, "size": n, "setting": setting,
                                 "seed": seed, "set": a.set, "init": a.init, "features": str(feats), "text": str(text),
                                 "updates": a.updates, "chance": chance_per(feats)}
                 jobs.append((name, feats, text, setting, seed, extra))
-    write_json(ledger_path, ledger)
+    ledger_path = a.out / "ladder.json"  # read just before writing: several ladders may share OUT
+    write_json(ledger_path, {**(json.loads(ledger_path.read_text()) if ledger_path.is_file() else {}), **entries})
     with ThreadPoolExecutor(max(1, a.jobs)) as pool:
         codes = list(pool.map(lambda j: train(a.out / "runs" / j[0], j[1], j[2], j[3], j[4], a.updates,
                                               a.validate_every, j[5]), jobs))

@@ -160,10 +160,11 @@ def test_segmentations_are_chosen_by_self_training_on_their_labels(toy_run, tmp_
     labels, and the rule must see it without references."""
     root, _, _ = toy_run
     out = tmp_path / "out"
+    st_cfg = tmp_path / "st.yaml"   # --self-train-config: the scoring self-training, from a section of a file
+    st_cfg.write_text("self_train:\n  decode_words: false\n  ctc:\n    epochs: 4\n    min_updates: 0\n")
     args = ["decipher", str(root / "feats"), str(out), "--text-dir", str(root / "text"), *OVERRIDES, "seeds=[1]",
             "refine=1", "units.min_gap_candidates=[2,8]", "units.self_loop_candidates=[0.3,0.1]",
-            "self_train.ctc.epochs=4", "self_train.ctc.min_updates=0", "self_train.decode_words=false",
-            "--no-wandb"]
+            "--self-train-config", f"{st_cfg}#self_train", "--no-wandb"]
     assert main(args) == 0
     sel = json.loads((out / "selection.json").read_text())
     tried = sel["segmentations"]
@@ -179,6 +180,7 @@ def test_segmentations_are_chosen_by_self_training_on_their_labels(toy_run, tmp_
     print(f"self-trained valid PER {pers}, metric {scores}")
     assert tried[0]["chosen"] and pers[0] < pers[1] - 0.1, (pers, scores)
     assert sel["self_train_dir"] == tried[0]["self_train_dir"]
+    assert "epochs: 4" in (out / "segmentations" / "min_gap-2" / "self_train" / "self-train.yaml").read_text()
     assert read_token_lines(out / "train.hyp") == read_token_lines(out / "segmentations" / "min_gap-2" / "train.hyp")
 
 

@@ -20,7 +20,7 @@ log "features";    $W2VU extract "$out/corpus" "$out/features" --config "$cfg#ex
 log "segments";    $W2VU segments "$out/features" "$out/segments" --config "$cfg#segments"
 log "baselines";   $W2VU baselines "$out/corpus" "$out/segments" "$out/text" "$out/baselines"
 log "decipher";    $W2VU decipher "$out/features" "$out/decipher" --text-dir "$out/text" --ref-dir "$out/corpus" \
-                     --config "$cfg#train.decipher"
+                     --config "$cfg#train.decipher" --self-train-config "$cfg#self_train"
 log "self-train";  $W2VU self-train "$out/features" "$out/self_train" --labels "$out/decipher/train.hyp" \
                      --text-dir "$out/text" --ref-dir "$out/corpus" --config "$cfg#self_train"
 log "score"

@@ -9,6 +9,7 @@ with their sources.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 from wav2vec_u.audio.segmenters import ChangeSegmenterConfig
@@ -44,6 +45,14 @@ def _hmm_defaults() -> HmmConfig:
     return HmmConfig(order=3, self_loop=0.3, iters=16)
 
 
+def scoring_self_train() -> SelfTrainRunConfig:
+    """The self-training that scores a segmentation: the demo's small CTC head (128 wide, 50 Hz outputs,
+    3 epochs: ~1.5 min on the demo's 1,000 utterances) and no word decoding (only its phone-LM metric is read)."""
+    st = SelfTrainRunConfig(decode_words=False)
+    model = dataclasses.replace(st.ctc.model, hidden=128, subsample=2)
+    return dataclasses.replace(st, ctc=dataclasses.replace(st.ctc, model=model, epochs=3, min_updates=0))
+
+
 @dataclass
 class DecipherRunConfig:
     units: UnitsConfig = field(default_factory=UnitsConfig)
@@ -61,5 +70,5 @@ class DecipherRunConfig:
     max_em_utts: int = non_negative(default=0)  # EM on at most this many training utterances (0: all)
     # units.segmentation_by=self_train: how each candidate's labels are self-trained to score it (the demo sets
     # its own self_train section here, so the chosen candidate's model is the demo's self-trained model)
-    self_train: SelfTrainRunConfig = field(default_factory=SelfTrainRunConfig)
+    self_train: SelfTrainRunConfig = field(default_factory=lambda: scoring_self_train())
     workers: int = at_least(1, default=2)  # seeds in this many processes at once (one thread each; 2 cores here)

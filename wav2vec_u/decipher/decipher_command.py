@@ -2,6 +2,7 @@
 
     w2vu decipher out/features out/decipher --text-dir out/text
     w2vu decipher out/features out/decipher --text-dir out/text seeds=[1,2,3,4,5,6] workers=2 --ref-dir out/corpus
+    w2vu decipher out/features out/decipher --text-dir out/text --self-train-config configs/demo/en.yaml#self_train
     w2vu self-train out/features out/st --labels out/decipher/train.hyp --text-dir out/text
 
 Writes ``decipher.pt`` (a model ``w2vu decode``, ``self-train --checkpoint`` and ``transcribe``
@@ -15,6 +16,7 @@ reuses the outputs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -32,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-dir", type=Path, required=True, help="prepare-text output (phones.txt, phone LM)")
     parser.add_argument("--ref-dir", type=Path, help="folder with {split}.phn: PER is printed, never used")
     parser.add_argument("--force", action="store_true", help="recompute even when the outputs are current")
+    parser.add_argument("--self-train-config", metavar="FILE[#SECTION]",
+                        help="the self-training that scores each segmentation (units.segmentation_by=self_train), "
+                             "e.g. configs/demo/en.yaml#self_train; default: the config's self_train section")
     add_config_arguments(parser, DEFAULT_CONFIG)
     add_tracking_arguments(parser)
 
@@ -41,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from wav2vec_u.decipher.run import run_decipher  # noqa: PLC0415 - torch
 
     cfg = config_from_args(DecipherRunConfig, args)
+    if args.self_train_config:
+        from wav2vec_u.config import load_config  # noqa: PLC0415
+        from wav2vec_u.self_train.run import SelfTrainRunConfig  # noqa: PLC0415
+
+        cfg = dataclasses.replace(cfg, self_train=load_config(SelfTrainRunConfig, args.self_train_config))
     summary = run_decipher(args.features, args.outdir, cfg, text_dir=args.text_dir, ref_dir=args.ref_dir,
                            force=args.force, wandb=args.wandb)
     for row in summary["seeds"]:
