@@ -217,7 +217,7 @@ def test_length_batches_are_built_once_and_only_reordered_by_hand():
     """Lengths 5 2 9 2 7, batch 2: longest first 9 (#2), 7 (#4), 5 (#0), then the two 2s (#1, #3) in a
     seeded order, so the batches are {2, 4}, {0, one of 1/3}, {the other} (the last one smaller). Every
     epoch visits exactly these batches; only their order changes."""
-    sampler = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1)
+    sampler = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1, sort_by_length=True)
     first = [set(b.tolist()) for b in sampler.batches]
     assert first[0] == {2, 4} and 0 in first[1] and len(first[1]) == 2 and len(first[2]) == 1
     assert first[1] | first[2] == {0, 1, 3}
@@ -227,9 +227,26 @@ def test_length_batches_are_built_once_and_only_reordered_by_hand():
         assert sorted(epoch) == sorted(tuple(sorted(b)) for b in first)
         orders.append(epoch)
     assert len(set(map(tuple, orders))) > 1  # the order is shuffled per epoch
-    again = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1)
+    again = LengthBatchSampler(torch.tensor([5, 2, 9, 2, 7]), batch_size=2, seed=1, sort_by_length=True)
     again.load_state_dict({**sampler.state_dict()})
     assert again.next().tolist() == sampler.next().tolist()  # resume continues the order
+
+
+def test_reference_batches_unsorted_are_a_seeded_permutation_cut_once():
+    """The reference's w2vu.yaml sets task.sort_by_length false: the batches are consecutive slices of one
+    seeded permutation (not grouped by length), fixed for the run; another seed cuts other batches."""
+    lengths = torch.tensor([5, 2, 9, 2, 7, 3, 8, 1, 6, 4])
+    sampler = LengthBatchSampler(lengths, batch_size=3, seed=1)
+    batches = [b.tolist() for b in sampler.batches]
+    assert [len(b) for b in batches] == [3, 3, 3, 1]
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(10))                     # each utterance once: a permutation
+    assert flat != sorted(flat, key=lambda i: -int(lengths[i]))  # not the length order
+    for _ in range(3):                                         # three epochs: the same four batches
+        seen = sorted(tuple(sampler.next().tolist()) for _ in range(4))
+        assert seen == sorted(tuple(b) for b in batches)
+    other = [b.tolist() for b in LengthBatchSampler(lengths, batch_size=3, seed=2).batches]
+    assert other != batches
 
 
 def test_text_is_drawn_with_replacement_one_line_per_utterance():
@@ -247,10 +264,14 @@ def test_text_is_drawn_with_replacement_one_line_per_utterance():
 
 
 def test_trainer_with_reference_sampling(toy_sets):
-    """data.sampling=reference, 40 utterances in batches of 6: six full batches and one of 4, each of
-    utterances of adjacent lengths; the text batch has one sentence per utterance; 14 updates (two
-    epochs) run, and the default keeps a fresh permutation of fixed-size batches."""
-    t = _trainer(toy_sets, "data.sampling=reference", "data.batch_size=6")
+    """data.sampling=reference with data.sort_by_length=true, 40 utterances in batches of 6: six full
+    batches and one of 4, each of utterances of adjacent lengths; the text batch has one sentence per
+    utterance; 14 updates (two epochs) run, and the default keeps a fresh permutation of fixed-size
+    batches. Unsorted (the reference's w2vu.yaml) the trainer cuts the same sizes from a permutation."""
+    assert _trainer(toy_sets, "data.sampling=reference", "data.batch_size=6").feat_sampler.batches[0].tolist() \
+        != _trainer(toy_sets, "data.sampling=reference", "data.batch_size=6",
+                    "data.sort_by_length=true").feat_sampler.batches[0].tolist()
+    t = _trainer(toy_sets, "data.sampling=reference", "data.batch_size=6", "data.sort_by_length=true")
     assert isinstance(_trainer(toy_sets).feat_sampler, EpochSampler)
     sizes = [len(b) for b in t.feat_sampler.batches]
     assert sizes == [6] * 6 + [4]

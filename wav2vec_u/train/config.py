@@ -30,10 +30,13 @@ class DataConfig:
     # crop longer utterances to this many segments (random window); 0 = no crop
     max_segments: int = non_negative(default=0)
     # How batches are drawn: "epoch" = a fresh permutation of the utterances and of the sentences each
-    # epoch, fixed batch sizes (ours); "reference" = fairseq's: feature batches of similar lengths built
-    # once (length-sorted, the last one smaller), only their order shuffled per epoch, and one random
+    # epoch, fixed batch sizes (ours); "reference" = fairseq's: feature batches built once (the last one
+    # smaller; see sort_by_length), only their order shuffled per epoch, and one random
     # sentence per utterance drawn with replacement (train.data.LengthBatchSampler, ReplacementSampler)
     sampling: Literal["epoch", "reference"] = "epoch"
+    # sampling=reference: cut the batches from the utterances sorted by length (fairseq's task default) or
+    # from a seeded random permutation (false: the reference's w2vu.yaml sets task.sort_by_length false)
+    sort_by_length: bool = False
     text_file: str = "phones.txt"  # the unpaired phone text inside the text dir (with <SIL>)
     # 2.0: suffix of the auxiliary target files beside the features ({split}.km, one line per utterance:
     # the k-means id of every MFCC frame; reference task.aux_target_postfix: km); read when loss.aux_weight > 0

@@ -221,21 +221,23 @@ class LengthBatchSampler:
     """The reference's feature batches (``data.sampling=reference``): built once, only their order
     shuffled per epoch.
 
-    The utterances are sorted by length, longest first, ties broken at random (seeded); consecutive
-    runs of ``batch_size`` form the batches, the last one smaller when ``batch_size`` does not divide
-    the set (fairseq: ``ordered_indices`` sorts by size, ``batch_by_size`` cuts, the epoch iterator
-    reuses the batches and shuffles their order with seed + epoch). So a batch holds utterances of
-    similar length. With DDP each rank takes its slice of the global batch; the last batch is cut
+    The utterances in a seeded random order (the reference's w2vu.yaml: ``task.sort_by_length: false``)
+    or, with ``sort_by_length``, sorted by length, longest first, ties broken at random (fairseq's task
+    default: then a batch holds utterances of similar length); consecutive runs of ``batch_size`` form
+    the batches, the last one smaller when ``batch_size`` does not divide the set (fairseq:
+    ``ordered_indices``, ``batch_by_size`` cuts, the epoch iterator reuses the batches and shuffles their
+    order with seed + epoch). With DDP each rank takes its slice of the global batch; the last batch is cut
     to a multiple of the number of processes. State: (epoch, position), as :class:`EpochSampler`.
     """
 
-    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(self, lengths: torch.Tensor, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 sort_by_length: bool = False):
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
         lengths = torch.as_tensor(lengths).cpu()
         self.seed, self.rank, self.world_size = seed, rank, world_size
         tie = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed * 1_000_003 + 104_723))
-        order = tie[torch.sort(lengths[tie], descending=True, stable=True).indices]
+        order = tie[torch.sort(lengths[tie], descending=True, stable=True).indices] if sort_by_length else tie
         batches = list(order.split(batch_size))
         keep = len(batches[-1]) - len(batches[-1]) % world_size
         batches[-1] = batches[-1][:keep]

@@ -144,7 +144,8 @@ class GanTrainer:
         self.feat_sampler: EpochSampler | LengthBatchSampler
         self.text_sampler: EpochSampler | ReplacementSampler
         if d.sampling == "reference":
-            self.feat_sampler = LengthBatchSampler(train.lengths, d.batch_size, cfg.trainer.seed, rank, world_size)
+            self.feat_sampler = LengthBatchSampler(train.lengths, d.batch_size, cfg.trainer.seed, rank, world_size,
+                                                  d.sort_by_length)
             self.text_sampler = ReplacementSampler(len(text), text_bs, cfg.trainer.seed + 7919, rank, world_size)
         else:
             self.feat_sampler = EpochSampler(len(train), d.batch_size, cfg.trainer.seed, rank, world_size)
