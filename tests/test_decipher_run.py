@@ -179,7 +179,7 @@ def test_segmentations_are_chosen_by_self_training_on_their_labels(toy_run, tmp_
         pers.append(hist["history"][-1]["valid_per"])
     print(f"self-trained valid PER {pers}, metric {scores}")
     assert tried[0]["chosen"] and pers[0] < pers[1] - 0.1, (pers, scores)
-    assert sel["self_train_dir"] == tried[0]["self_train_dir"]
+    assert sel["self_train_dir"] == tried[0]["self_train_dir"] == "segmentations/min_gap-2/self_train"
     assert "epochs: 4" in (out / "segmentations" / "min_gap-2" / "self_train" / "self-train.yaml").read_text()
     assert read_token_lines(out / "train.hyp") == read_token_lines(out / "segmentations" / "min_gap-2" / "train.hyp")
 

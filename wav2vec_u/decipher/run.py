@@ -30,6 +30,7 @@ import dataclasses
 import logging
 import math
 import multiprocessing
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -287,8 +288,7 @@ def self_train_score(features: Path, folder: Path, cfg: DecipherRunConfig, label
     result = run_self_train(features, folder / "self_train", cfg.self_train,
                             labels_file=folder / f"{cfg.train_split}.hyp", text_dir=text_dir, ref_dir=ref_dir)
     kept = [h for h in result["history"] if h.get("kept", True)]
-    score = kept[-1].get("weighted_lm_ppl") if kept else None
-    return {"self_train_weighted_lm_ppl": score, "self_train_dir": str(folder / "self_train")}
+    return {"self_train_weighted_lm_ppl": kept[-1].get("weighted_lm_ppl") if kept else None}
 
 
 def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Path, ref_dir: Path | None,
@@ -331,10 +331,12 @@ def _decipher(features: Path, outdir: Path, cfg: DecipherRunConfig, text_dir: Pa
           "self_train": "self_train_weighted_lm_ppl"}[cfg.units.segmentation_by]
     if by == "self_train_weighted_lm_ppl":
         if len(tried) > 1:
+            shutil.rmtree(outdir / "segmentations", ignore_errors=True)  # a previous run's candidates
             for t, (_, segs, _, runs, members) in zip(tried, states):
-                t.update(self_train_score(features, outdir / "segmentations" / f"min_gap-{t['min_gap']}", cfg,
+                folder = Path("segmentations") / f"min_gap-{t['min_gap']}"  # recorded relative to outdir
+                t.update(self_train_score(features, outdir / folder, cfg,
                                           model_labels(segs, runs, members, [cfg.train_split])[cfg.train_split],
-                                          text_dir, ref_dir))
+                                          text_dir, ref_dir), self_train_dir=str(folder / "self_train"))
                 log.info("min_gap %d: self-trained model's weighted_lm_ppl %.2f", t["min_gap"],
                          t[by] if t[by] is not None else math.inf)
         else:

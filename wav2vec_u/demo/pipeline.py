@@ -286,9 +286,9 @@ def stage_decipher(section: DecipherRunConfig, features: Path, text: Path, corpu
 def chosen_self_train(dec: Path, dec_cfg: DecipherRunConfig, section: SelfTrainRunConfig) -> Path | None:
     """The self-training the decipher stage already ran on the labels it kept (segmentation_by=self_train with
     several segmentations), when it used exactly ``section``: the same run the self_train stage would do."""
-    folder = read_json(dec / "selection.json").get("self_train_dir")
-    if folder and to_dict(dec_cfg.self_train) == to_dict(section) and (Path(folder) / "history.json").is_file():
-        return Path(folder)
+    folder = read_json(dec / "selection.json").get("self_train_dir")  # relative to the decipher folder
+    if folder and to_dict(dec_cfg.self_train) == to_dict(section) and (dec / folder / "history.json").is_file():
+        return dec / folder
     return None
 
 
