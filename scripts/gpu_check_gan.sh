@@ -7,8 +7,9 @@
 #   scripts/gpu_check_gan.sh run [SECONDS]              # there: trains, then bench_gan.py --no-cpu (default 420 s)
 #
 # prepare takes the phone sequences and the text folder (dictionary, phones.txt, 4-gram ARPA) of a corpus
-# built by `scripts/bench_gan_learning.py LADDER_OUT --sentences S --sizes 10000 --prepare-only` (English,
-# 10,000 training utterances; a few MB) into .cache/gpu-check, which .gitignore keeps out of the tree:
+# built by `scripts/bench_gan_learning.py LADDER_OUT --sentences S --sizes 40000 --prepare-only` (English,
+# 40,000 training utterances, where the toy settings leave chance on the CPU; a few MB) into
+# .cache/gpu-check, which .gitignore keeps out of the tree:
 # name it in the device tool's `carry`. run rebuilds the perfect features there (the same seeded
 # Gaussians), trains `configs/gan/w2vu.yaml` (batch 160, D 384, the reference's settings) on CUDA
 # with static shapes and bf16 for SECONDS minus 90, validating every 1,000 updates, prints the
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 CACHE=.cache/gpu-check
 case "${1:-}" in
 prepare)
-    src=$(ls -d "$2"/data/en-us-*/full-n10000 | head -1)
+    src=$(ls -d "$2"/data/en-us-*/full-n40000 | head -1)
     text=$(dirname "$src")/unpaired/text
     rm -rf "$CACHE" && mkdir -p "$CACHE/text"
     cp "$src"/train.phn "$src"/valid.phn "$CACHE"/
@@ -47,15 +48,15 @@ phones = [x.split()[0] for x in (cache / "text" / "dict.phn.txt").read_text(enco
 write_perfect_features(cache / "feats", {"train": read(cache / "train.phn"), "valid": read(cache / "valid.phn")},
                        [p for p in phones if p != SIL], 32, 0.5, 0)
 EOF
-    timeout $((budget - 90)) $PY -m wav2vec_u.cli train-gan "$out/a_en_n10000_w2vu_s1" --features "$CACHE/feats" \
+    timeout $((budget - 90)) $PY -m wav2vec_u.cli train-gan "$out/a_en_n40000_w2vu_s1" --features "$CACHE/feats" \
         --text "$CACHE/text" --config configs/gan/w2vu.yaml --no-wandb trainer.device=cuda trainer.static_shapes=true \
         trainer.amp=true trainer.max_updates=50000 trainer.validate_every=1000 trainer.save_every=1000 \
         trainer.seed=1 trainer.progress=false > "$out/train.log" 2>&1 || echo "train-gan stopped (rc $?): time budget"
-    grep -hv valid_samples "$out"/a_en_n10000_w2vu_s1/metrics.jsonl | grep valid_per | \
+    grep -hv valid_samples "$out"/a_en_n40000_w2vu_s1/metrics.jsonl | grep valid_per | \
         $PY -c "import json,sys; [print(d['step'], round(100*d['valid_per'],1), round(d['valid_weighted_lm_ppl'],1)) for d in map(json.loads, sys.stdin)]" \
         | tee "$out/per.txt" || true
     timeout 80 $PY scripts/bench_gan.py --no-cpu --sizes paper demo --updates 20 | tee "$out/bench.txt" || true
-    rm -f "$out"/a_en_n10000_w2vu_s1/*.pt    # checkpoints stay there: only tables come back
+    rm -f "$out"/a_en_n40000_w2vu_s1/*.pt    # checkpoints stay there: only tables come back
     ;;
 *)
     sed -n 2,18p "$0"; exit 2;;
