@@ -48,6 +48,11 @@ def test_quick_chain_writes_table_and_plots(quick_run, capsys):
     assert res["selection"]["GAN checkpoint"].endswith(".pt")
     assert res["selection"]["decipher refined by"] == "match_loss"
     assert res["selection"]["decipher members by"] == "weighted_lm_ppl" and len(res["selection"]["decipher members"]) >= 1
+    # both segmentations tried; at 250 utterances the self-training rule keeps the coarser one (measured: self-trained
+    # 74.1% against 88.5% with min_gap 1), and the self_train stage is the chosen candidate's model, not a second one
+    assert res["selection"]["decipher segmentation"] == "min_gap 2 of [1, 2] (by self_train)"
+    history = json.loads((out / "self_train" / "history.json").read_text())
+    assert history["labels_file"].endswith("segmentations/min_gap-2/train.hyp")
     stages = {s["stage"] for s in res["stages"]}
     assert {"corpus", "text", "features", "segments", "decipher", "decode_decipher", "self_train", "train", "select",
             "decode", "chance", "supervised", "score", "plots"} <= stages
