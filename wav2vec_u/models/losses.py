@@ -76,14 +76,16 @@ def smoothness_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
     Differences whose later position is padding are zeroed; the mean runs over all
     B x (T-1) x V entries (zeros included), as the reference computes it. ``length``: divide by
     B x (length - 1) x V instead, as if the tensor were padded (or cut) to ``length`` positions
-    (the reference's joined length, :func:`~wav2vec_u.models.join.reference_runs`).
+    (the reference's joined length, :func:`~wav2vec_u.models.join.reference_runs`); then leading
+    dimensions are allowed (logits (..., B, T, V), ``length`` (...): one penalty per leading index,
+    the stacked sweep's members).
     """
-    diff = (logits[:, 1:] - logits[:, :-1]) ** 2
-    diff = diff.masked_fill(padding_mask[:, 1:, None], 0.0)
+    diff = (logits[..., 1:, :] - logits[..., :-1, :]) ** 2
+    diff = diff.masked_fill(padding_mask[..., 1:, None], 0.0)
     if length is None:
         return diff.mean()
-    B, _, V = logits.shape
-    return diff.sum() / (B * V * (torch.as_tensor(length, device=logits.device) - 1).clamp(min=1))
+    B, _, V = logits.shape[-3:]
+    return diff.sum((-3, -2, -1)) / (B * V * (torch.as_tensor(length, device=logits.device) - 1).clamp(min=1))
 
 
 def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
@@ -93,17 +95,19 @@ def code_penalty(logits: torch.Tensor, padding_mask: torch.Tensor,
     logits (B, T, V), padding_mask (B, T). Returns (penalty, perplexity): penalty is 0 when the
     batch uses all V phones equally, (V − 1) / V when it uses one. ``uniform_to``: average over
     B x ``uniform_to`` positions instead, the padded ones counted as the uniform distribution (the
-    reference's form on joined logits, whose padding is zero logits).
+    reference's form on joined logits, whose padding is zero logits); then leading dimensions are
+    allowed as in :func:`smoothness_penalty` (``uniform_to`` (...), one result per leading index).
     """
     V = logits.shape[-1]
     probs = torch.softmax(logits.float(), dim=-1)
-    valid = (~padding_mask).to(probs.dtype)[:, :, None]
+    valid = (~padding_mask).to(probs.dtype)[..., None]
     if uniform_to is None:
         avg = (probs * valid).sum((0, 1)) / valid.sum().clamp(min=1)
     else:
-        total = logits.shape[0] * torch.as_tensor(uniform_to, device=probs.device, dtype=probs.dtype)
-        avg = ((probs * valid).sum((0, 1)) + (total - valid.sum()) / V) / total.clamp(min=1)
-    ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum())
+        B = logits.shape[-3]
+        total = B * torch.as_tensor(uniform_to, device=probs.device, dtype=probs.dtype)[..., None]
+        avg = ((probs * valid).sum((-3, -2)) + (total - valid.sum((-3, -2))) / V) / total.clamp(min=1)
+    ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum(-1))
     return (V - ppl) / V, ppl
 
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from wav2vec_u.config import to_dict
 from wav2vec_u.models.gan import fake_distributions, real_distributions, reference_length
 from wav2vec_u.models.join import reference_runs
+from wav2vec_u.models.losses import code_penalty, smoothness_penalty
 from wav2vec_u.models.stacked import (StackedParams, check_stackable, stacked_discriminator, stacked_generator,
                                       stacked_gradient_penalty, stacked_join)
 from wav2vec_u.train.config import GanConfig
@@ -307,14 +308,10 @@ class StackedTrainer:
         fake, fmask, _ = self._fake(joined, jmask, lmask, runs)
         d_fake = stacked_discriminator(self.params, c.discriminator, fake, fmask)
         loss_g = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake), reduction="none").sum(1)
-        if c.loss.penalty_input == "joined":  # the reference's form (losses.smoothness_penalty/code_penalty)
+        if c.loss.penalty_input == "joined":  # the reference's form, one value per member
             R = reference_runs(jmask, lmask).to(torch.float32)  # (N,) each member's joined length
-            diff = ((joined[:, :, 1:] - joined[:, :, :-1]) ** 2).masked_fill(jmask[:, :, 1:, None], 0.0)
-            smooth = diff.float().sum((1, 2, 3)) / (B * V * (R - 1).clamp(min=1))
-            probs = torch.softmax(joined.float(), dim=-1)
-            valid = (~jmask).to(probs.dtype)[..., None]
-            n_valid = valid.sum((1, 2))  # (N, 1)
-            avg = ((probs * valid).sum((1, 2)) + (B * R[:, None] - n_valid) / V) / (B * R[:, None]).clamp(min=1)
+            smooth = smoothness_penalty(joined.float(), jmask, length=R)
+            code, ppl = code_penalty(joined, jmask, uniform_to=R)
         else:
             # smoothness: each member's mean over its own B x (T'_m - 1) x V differences
             diff = ((logits[:, :, 1:] - logits[:, :, :-1]) ** 2).masked_fill(lmask[:, :, 1:, None], 0.0)
@@ -325,8 +322,8 @@ class StackedTrainer:
             probs = torch.softmax(logits.float(), dim=-1)
             valid = (~lmask).to(probs.dtype)[..., None]
             avg = (probs * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
-        ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum(-1))
-        code = (V - ppl) / V
+            ppl = torch.exp(-(avg * torch.log(avg + 1e-7)).sum(-1))
+            code = (V - ppl) / V
         ws = _same([B * m.cfg.loss.smoothness for m in self.members], self.device)
         wc = _same([B * m.code_weight() for m in self.members], self.device)
         loss = loss_g + ws * smooth + wc * code
