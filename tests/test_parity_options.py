@@ -293,6 +293,17 @@ def test_stacked_refuses_reference_sampling_with_a_smaller_last_batch(toy_sets):
 
 
 # -- the stacked sweep model implements them identically ---------------------------------------------
+def _assert_each_member_equals_its_run_alone(settings, members, toy_sets, updates: int) -> None:
+    """Each (unstacked) member's weights equal those of its settings trained alone by GanTrainer."""
+    train, text, phones = toy_sets
+    for s, member in zip(settings, members):
+        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
+        for _ in range(updates):
+            alone.train_step()
+        for (name, p), q in zip(alone.gan.named_parameters(), member.gan.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
+
+
 def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
     """w2vu sweep's stacked update with every option above at the reference's value, clipping biting
     (clip norm 0.05) and weight decay on both models: each member equals its run alone (40 updates)."""
@@ -310,12 +321,7 @@ def test_stacked_member_equals_the_run_alone_with_reference_options(toy_sets):
         norms.append(stack.train_step().get("grad_norm_d"))
     stack.unstack()
     assert any(n is not None and float(n.max()) > 0.05 for n in norms)  # clipping bit
-    for s, member in zip(settings, members):
-        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
-        for _ in range(40):
-            alone.train_step()
-        for (name, p), q in zip(alone.gan.named_parameters(), member.gan.parameters()):
-            assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
+    _assert_each_member_equals_its_run_alone(settings, members, toy_sets, 40)
 
 
 # -- 4. vocabulary: fairseq's specials as extra outputs ---------------------------------------------------
@@ -514,12 +520,7 @@ def test_stacked_member_equals_the_run_alone_with_reference_padding(toy_sets):
     for _ in range(30):
         stack.train_step()
     stack.unstack()
-    for s, member in zip(settings, members):
-        alone = GanTrainer(_cfg(*s), "/nonexistent/alone", train, text, phones)
-        for _ in range(30):
-            alone.train_step()
-        for (name, p), q in zip(alone.gan.named_parameters(), member.gan.parameters()):
-            assert torch.allclose(p, q, rtol=0, atol=1e-5), (s, name, float((p - q).abs().max()))
+    _assert_each_member_equals_its_run_alone(settings, members, toy_sets, 30)
 
 
 def test_stacked_refuses_a_non_causal_discriminator(toy_sets):
